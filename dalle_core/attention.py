@@ -1,0 +1,84 @@
+"""The two building blocks shared by encoder and decoder: multi-head attention and GLU.
+
+Attention computes, per head h,
+
+    weights = softmax(q_h k_h^T / sqrt(d) + bias),   output = weights v_h
+
+with d = embed_count / head_count. The mask says which keys a query may see; a hidden
+key gets a bias so negative that its weight underflows to exactly 0.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .trace import record
+
+
+def attend(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    head_count: int,
+) -> torch.Tensor:
+    """Scaled dot-product attention over projected (B, Q, E) queries and (B, K, E) keys/values.
+
+    `attention_mask` is boolean, True where a query may attend, broadcastable to
+    (B, heads, Q, K); None means every key is visible.
+    """
+    batch_count, query_count, embed_count = queries.shape
+    key_count = keys.shape[1]
+    head_embed_count = embed_count // head_count
+    queries = queries.reshape(batch_count, query_count, head_count, head_embed_count)  # (B, Q, H, D)
+    keys = keys.reshape(batch_count, key_count, head_count, head_embed_count)  # (B, K, H, D)
+    values = values.reshape(batch_count, key_count, head_count, head_embed_count)  # (B, K, H, D)
+    queries = queries / head_embed_count**0.5
+    attention_weights = torch.einsum("bqhc,bkhc->bhqk", queries, keys)  # (B, H, Q, K)
+    if attention_mask is not None:
+        hidden = torch.finfo(attention_weights.dtype).min
+        attention_weights = attention_weights.masked_fill(~attention_mask, hidden)
+    attention_weights = torch.softmax(attention_weights, dim=-1)
+    record("attention_weights", attention_weights)
+    output = torch.einsum("bhqk,bkhc->bqhc", attention_weights, values)  # (B, Q, H, D)
+    return output.reshape(batch_count, query_count, embed_count)  # (B, Q, E): heads side by side
+
+
+class Attention(nn.Module):
+    """Projections of one attention block; min-dalle's key names, all without bias."""
+
+    def __init__(self, head_count: int, embed_count: int):
+        super().__init__()
+        self.head_count = head_count
+        self.k_proj = nn.Linear(embed_count, embed_count, bias=False)
+        self.v_proj = nn.Linear(embed_count, embed_count, bias=False)
+        self.q_proj = nn.Linear(embed_count, embed_count, bias=False)
+        self.out_proj = nn.Linear(embed_count, embed_count, bias=False)
+
+    def forward(
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Attend with already projected keys and values; project queries and the output."""
+        queries = self.q_proj(queries)
+        return self.out_proj(attend(queries, keys, values, attention_mask, self.head_count))
+
+
+class GLU(nn.Module):
+    """Gated feed-forward block: fc2(ln1(gelu(fc0(x)) * fc1(x))), x = ln0(input)."""
+
+    def __init__(self, count_in_out: int, count_middle: int):
+        super().__init__()
+        self.ln0 = nn.LayerNorm(count_in_out)
+        self.ln1 = nn.LayerNorm(count_middle)
+        self.fc0 = nn.Linear(count_in_out, count_middle, bias=False)
+        self.fc1 = nn.Linear(count_in_out, count_middle, bias=False)
+        self.fc2 = nn.Linear(count_middle, count_in_out, bias=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = self.ln0(z)
+        gate = nn.functional.gelu(self.fc0(z))
+        return self.fc2(self.ln1(gate * self.fc1(z)))

@@ -1,0 +1,386 @@
+"""MinDalle: min-dalle's generation API on dalle_core's modules.
+
+The path of one prompt (shapes for DALL·E Mega, a 4x4 grid, n = 16 images):
+
+    text -> tokens -> text_tokens (2, 64): row 0 the empty prompt, row 1 the prompt
+    -> encoder_state (2, 64, 2048) -> expanded to 2n = 32 rows: n unconditional, n conditional
+    -> 256 decoder steps, each: prev_tokens (16, 1) -> logits (32, 1, 16416)
+       -> supercondition (16, 16384) -> one sampled token per image
+    -> image_tokens (16, 256) -> VQGAN -> (1024, 1024, 3) grid
+
+Differences from min-dalle 0.4.11, each a fix: no network when the files are present
+(and none at all unless allow_download=True); strict loading with clear errors; the
+course model as the default when no weights are given; `grid_size` may be positional;
+float grids convert to PIL; `is_reusable=False` works with progressive output; the
+sampling runs in float32 whatever the model's dtype; cross-attention keys and values are
+computed once per prompt.
+"""
+from __future__ import annotations
+
+import json
+import operator
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .config import DalleConfig, VQGanConfig
+from .decoder import DalleBartDecoder
+from .encoder import DalleBartEncoder, text_attention_mask
+from .sampling import check_settings
+from .tokenizer import PAD_ID, TextTokenizer, fit_tokens
+from .trace import record
+from .vqgan import VQGanDetokenizer, grid_to_images
+from .weights import CheckpointError, load_module, model_files, require_files
+
+TINY_ROOT = Path(__file__).parent / "assets" / "tiny"
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+PROGRESSIVE_EVERY = 32  # tokens between progressive frames: 256 / 32 = 8 frames
+
+
+def pack_text_tokens(tokens: list[int], text_token_count: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(2, text_token_count): row 0 `[<s>, </s>, pad...]` (the empty prompt), row 1 the prompt."""
+    tokens = fit_tokens(tokens, text_token_count)
+    text_tokens = torch.full((2, text_token_count), PAD_ID, dtype=torch.long)
+    text_tokens[0, :2] = torch.tensor([tokens[0], tokens[-1]])
+    text_tokens[1, : len(tokens)] = torch.tensor(tokens)
+    return text_tokens.to(device)
+
+
+def expanded_indices(image_count: int) -> list[int]:
+    """`[0]*n + [1]*n`: n copies of the empty-prompt row, then n of the prompt row."""
+    return [0] * image_count + [1] * image_count
+
+
+def new_attention_state(
+    config: DalleConfig, image_count: int, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """The key/value cache: (layers, 4n, image_token_count, embed_count), zeros."""
+    shape = (config.layer_count, 4 * image_count, config.image_token_count, config.embed_count)
+    return torch.zeros(shape, dtype=dtype, device=device)
+
+
+def attention_state_bytes(config: DalleConfig, image_count: int, dtype: torch.dtype = torch.float32) -> int:
+    """Bytes of the cache: mega, 16 images, float32 -> 3.0 GiB; float16 halves it."""
+    element_size = torch.empty((), dtype=dtype).element_size()
+    return config.layer_count * 4 * image_count * config.image_token_count * config.embed_count * element_size
+
+
+def check_grid_size(grid_size: Any) -> int:
+    if isinstance(grid_size, bool):
+        raise TypeError("grid_size must be an integer, got a bool")
+    try:
+        grid_size = operator.index(grid_size)
+    except TypeError:
+        raise TypeError(f"grid_size must be an integer such as 3 (a 3x3 grid), got {grid_size!r}") from None
+    if grid_size < 1:
+        raise ValueError(f"grid_size must be at least 1, got {grid_size}")
+    return grid_size
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool):
+        raise TypeError("seed must be an integer, got a bool")
+    try:
+        return operator.index(seed)
+    except TypeError:
+        raise TypeError(f"seed must be an integer (a value <= 0 means a random seed), got {seed!r}") from None
+
+
+def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:
+    """A (H, W, 3) image, float 0..255 or uint8, as a PIL image (truncating, as min-dalle)."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().to("cpu", torch.float32).numpy() if image.is_floating_point() else image.cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected one (height, width, 3) image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    return Image.fromarray(image)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'mps'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' was asked for but Apple's MPS is not available; use device='cpu'")
+    return device
+
+
+class MinDalle:
+    """Text to images with DALL·E Mega, Mini, or the course's own tiny model.
+
+    `MinDalle()` with no weights is the shipped course model (offline, seconds on a CPU).
+    `MinDalle("pretrained", is_mega=True)` reads min-dalle's folder layout.
+    """
+
+    def __init__(
+        self,
+        models_root: str | Path | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device | None = None,
+        is_mega: bool = True,
+        is_reusable: bool = True,
+        is_verbose: bool = True,
+        *,
+        model: str | None = None,
+        allow_download: bool = False,
+        attention_state_dtype: torch.dtype = torch.float32,
+    ):
+        if dtype not in DTYPES or attention_state_dtype not in DTYPES:
+            raise ValueError(f"dtype and attention_state_dtype must be one of {DTYPES}")
+        if model is None:
+            model = "tiny" if models_root is None else ("mega" if is_mega else "mini")
+        if model not in ("mega", "mini", "tiny"):
+            raise ValueError(f"unknown model {model!r}; choose 'mega', 'mini' or 'tiny' (the course model)")
+        self.model = model
+        self.is_mega = model == "mega"
+        self.device = resolve_device(device)
+        self.dtype = dtype
+        self.attention_state_dtype = attention_state_dtype
+        self.is_reusable = is_reusable
+        self.is_verbose = is_verbose
+        self._say(f"using device {self.device}")
+
+        if model == "tiny":
+            root = Path(models_root) if models_root is not None else TINY_ROOT
+            names = ("vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt")
+            self.paths = {name.split(".")[0]: root / name for name in names}
+            missing = [p for p in [*self.paths.values(), root / "config.json"] if not p.is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    "the course model's files are missing: " + ", ".join(map(str, missing))
+                    + "; reinstall dalle_core or rebuild them with `python -m dalle_core train`"
+                )
+            with open(root / "config.json", encoding="utf-8") as f:
+                data = json.load(f)
+            self.config = DalleConfig.from_dict(data["dalle"])
+            self.vqgan_config = VQGanConfig.from_dict(data["vqgan"])
+        else:
+            if models_root is None:
+                raise ValueError(f"model {model!r} needs models_root, the folder with min-dalle's layout")
+            files = model_files(models_root, model)
+            if files.missing() and allow_download:
+                from .fetch import fetch_model
+
+                fetch_model(model, models_root, progress=is_verbose)
+            require_files(files, model)
+            self.paths = {"vocab": files.vocab, "merges": files.merges, "encoder": files.encoder,
+                          "decoder": files.decoder, "detoker": files.detoker}
+            self.config = DalleConfig.from_name(model)
+            self.vqgan_config = VQGanConfig.dalle()
+        self._init_modules()
+
+    @classmethod
+    def from_modules(
+        cls,
+        tokenizer: TextTokenizer,
+        encoder: DalleBartEncoder,
+        decoder: DalleBartDecoder,
+        detokenizer: VQGanDetokenizer,
+        is_verbose: bool = False,
+        attention_state_dtype: torch.dtype = torch.float32,
+    ) -> "MinDalle":
+        """Wrap modules already in memory (random weights in tests, a model being trained)."""
+        self = cls.__new__(cls)
+        self.model, self.is_mega, self.paths = "custom", False, {}
+        self.config, self.vqgan_config = decoder.config, detokenizer.config
+        self.device = next(decoder.parameters()).device
+        self.dtype = next(decoder.parameters()).dtype
+        self.attention_state_dtype = attention_state_dtype
+        self.is_reusable, self.is_verbose = True, is_verbose
+        self.tokenizer, self.encoder, self.decoder, self.detokenizer = tokenizer, encoder, decoder, detokenizer
+        return self
+
+    # ---- loading -------------------------------------------------------------------
+    def _say(self, message: str) -> None:
+        if self.is_verbose:
+            print(message)
+
+    def _init_modules(self) -> None:
+        self._say("initializing TextTokenizer")
+        self.tokenizer = TextTokenizer.from_files(self.paths["vocab"], self.paths["merges"])
+        self.encoder = self.decoder = self.detokenizer = None
+        if self.is_reusable:
+            self.init_encoder()
+            self.init_decoder()
+            self.init_detokenizer()
+
+    def _build(self, module_class: type, config: Any, path: Path, dtype: torch.dtype) -> torch.nn.Module:
+        with torch.device("meta"):  # no random weights: the file's tensors are assigned directly
+            module = module_class(config)
+        return load_module(module, path, dtype=dtype, device=self.device)
+
+    def init_encoder(self) -> None:
+        self._say("initializing DalleBartEncoder")
+        self.encoder = self._build(DalleBartEncoder, self.config, self.paths["encoder"], self.dtype)
+
+    def init_decoder(self) -> None:
+        self._say("initializing DalleBartDecoder")
+        self.decoder = self._build(DalleBartDecoder, self.config, self.paths["decoder"], self.dtype)
+
+    def init_detokenizer(self) -> None:
+        # float32 always, as min-dalle: the VQGAN is small and its activations overflow float16
+        self._say("initializing VQGanDetokenizer")
+        self.detokenizer = self._build(VQGanDetokenizer, self.vqgan_config, self.paths["detoker"], torch.float32)
+
+    def _release(self, name: str) -> None:
+        if not self.is_reusable:
+            setattr(self, name, None)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    # ---- the generation path ---------------------------------------------------------
+    def text_tokens(self, text: str, is_verbose: bool = False) -> torch.Tensor:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        tokens = self.tokenizer.tokenize(text, is_verbose=is_verbose)
+        if is_verbose:
+            print(f"{len(tokens)} text tokens", tokens)
+        text_tokens = pack_text_tokens(tokens, self.config.text_token_count, self.device)
+        record("text_tokens", text_tokens)
+        return text_tokens
+
+    @torch.inference_mode()
+    def image_token_stream(
+        self,
+        text: str,
+        seed: int = -1,
+        grid_size: int = 1,
+        temperature: float = 1.0,
+        top_k: int = 256,
+        supercondition_factor: float = 16.0,
+        every: int | None = None,
+        is_verbose: bool = False,
+        progress: bool | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Yield image_tokens (n, 1 + image_token_count) every `every` steps and at the end."""
+        grid_size, seed = check_grid_size(grid_size), check_seed(seed)
+        check_settings(temperature, top_k, supercondition_factor)
+        config, image_count = self.config, grid_size**2
+
+        text_tokens = self.text_tokens(text, is_verbose)
+        if self.encoder is None:
+            self.init_encoder()
+        encoder_state = self.encoder(text_tokens)  # (2, 64, E)
+        self._release("encoder")
+
+        indices = expanded_indices(image_count)
+        record("expanded_indices", indices)
+        text_tokens = text_tokens[indices]  # (2n, 64)
+        encoder_state = encoder_state[indices]  # (2n, 64, E)
+        record("text_tokens expanded", text_tokens)
+        record("encoder_state expanded", encoder_state)
+        attention_mask = text_attention_mask(text_tokens)  # (2n, 1, 1, 64)
+        record("attention_mask", attention_mask)
+        attention_state = new_attention_state(config, image_count, self.attention_state_dtype, self.device)
+        record("attention_state", attention_state)
+        image_tokens = torch.full(
+            (image_count, config.image_token_count + 1), config.image_start_token, dtype=torch.long, device=self.device
+        )
+        record("image_tokens", image_tokens)
+        if seed > 0:
+            torch.manual_seed(seed)
+
+        if self.decoder is None:
+            self.init_decoder()
+        encoder_keys_values = self.decoder.encoder_keys_values(encoder_state)
+        token_indices = torch.arange(config.image_token_count, device=self.device)
+        record("token_indices", token_indices)
+        # read as numbers each step; on the CPU so that reading them never waits for a GPU
+        settings = torch.tensor([temperature, top_k, supercondition_factor], dtype=torch.float32)
+        show = self.is_verbose if progress is None else progress
+        last = config.image_token_count - 1
+        try:
+            for i in tqdm(range(config.image_token_count), desc="image tokens", disable=not show, leave=False):
+                record("prev_tokens", image_tokens[:, [i]])
+                record("token_index", token_indices[[i]])
+                image_tokens[:, i + 1], attention_state = self.decoder.sample_tokens(
+                    settings,
+                    attention_mask=attention_mask,
+                    encoder_state=encoder_state,
+                    attention_state=attention_state,
+                    prev_tokens=image_tokens[:, [i]],
+                    token_index=token_indices[[i]],
+                    encoder_keys_values=encoder_keys_values,
+                )
+                if every and (i + 1) % every == 0 and i < last:
+                    yield image_tokens  # the decoder stays loaded: more steps follow
+        finally:
+            del attention_state, encoder_keys_values
+            self._release("decoder")  # before the last frame, so the VQGAN never sits beside it
+        yield image_tokens
+
+    def generate_image_tokens(
+        self, text: str, seed: int = -1, grid_size: int = 1, temperature: float = 1.0, top_k: int = 256,
+        supercondition_factor: float = 16.0, is_verbose: bool = False, progress: bool | None = None,
+    ) -> torch.Tensor:
+        """(n, image_token_count) sampled tokens, no pixels."""
+        stream = self.image_token_stream(
+            text, seed, grid_size, temperature, top_k, supercondition_factor, is_verbose=is_verbose, progress=progress
+        )
+        *_, image_tokens = stream
+        return image_tokens[:, 1:].clone()
+
+    def drawable_tokens(self, image_tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens the VQGAN can draw: a start token outside the codebook becomes the last code."""
+        start, codes = self.config.image_start_token, self.vqgan_config.vocab_count
+        return image_tokens if start < codes else image_tokens.masked_fill(image_tokens == start, codes - 1)
+
+    @torch.inference_mode()
+    def image_grid_from_tokens(self, image_tokens: torch.Tensor, is_seamless: bool, is_verbose: bool = False) -> torch.Tensor:
+        if self.detokenizer is None:
+            self.init_detokenizer()
+        if is_verbose:
+            print("detokenizing image")
+        grid = self.detokenizer(is_seamless, self.drawable_tokens(image_tokens))
+        if not self.is_reusable:
+            self.detokenizer = None
+        return grid
+
+    def generate_raw_image_stream(
+        self,
+        text: str,
+        seed: int = -1,
+        grid_size: int = 1,
+        progressive_outputs: bool = False,
+        is_seamless: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 256,
+        supercondition_factor: float = 16.0,
+        is_verbose: bool = False,
+        progress: bool | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Grids (g*H, g*W, 3) of floats 0..255: every 32 tokens if progressive, else once."""
+        every = PROGRESSIVE_EVERY if progressive_outputs else None
+        stream = self.image_token_stream(
+            text, seed, grid_size, temperature, top_k, supercondition_factor, every, is_verbose, progress
+        )
+        for image_tokens in stream:
+            yield self.image_grid_from_tokens(image_tokens[:, 1:], is_seamless, is_verbose)
+
+    def generate_image_stream(self, *args: Any, **kwargs: Any) -> Iterator[Image.Image]:
+        for grid in self.generate_raw_image_stream(*args, **kwargs):
+            yield to_pil(grid)
+
+    def generate_images_stream(self, text: str, seed: int = -1, grid_size: int = 1, *args: Any, **kwargs: Any) -> Iterator[torch.Tensor]:
+        grid_size = check_grid_size(grid_size)
+        for grid in self.generate_raw_image_stream(text, seed, grid_size, *args, **kwargs):
+            yield grid_to_images(grid, grid_size)  # (n, H, W, 3)
+
+    def generate_image(self, *args: Any, **kwargs: Any) -> Image.Image:
+        kwargs["progressive_outputs"] = False
+        return next(iter(self.generate_image_stream(*args, **kwargs)))
+
+    def generate_images(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        kwargs["progressive_outputs"] = False
+        return next(iter(self.generate_images_stream(*args, **kwargs)))

@@ -1,0 +1,105 @@
+"""Text to token ids, exactly as min-dalle (and DALL·E Mini's BART tokenizer) does it.
+
+The recipe: emoji become their names, the text is lower-cased and stripped to ASCII,
+split on single spaces, and every word is byte-pair encoded starting from
+`['Ġ'] + list(word)`, where `'Ġ'` marks the start of a word. BPE repeatedly merges the
+adjacent pair with the lowest rank in `merges.txt` until no pair is known.
+"""
+from __future__ import annotations
+
+import json
+from math import inf
+from pathlib import Path
+
+from emoji import demojize
+
+WORD_START = chr(ord(" ") + 256)  # 'Ġ': GPT-2's byte-level stand-in for a leading space
+BOS, PAD, EOS, UNK = "<s>", "<pad>", "</s>", "<unk>"
+PAD_ID = 1  # min-dalle pads with 1 and masks every position holding it
+
+
+class TextTokenizer:
+    """min-dalle compatible BPE tokenizer; `tokenize(text, is_verbose=True)` shows every merge."""
+
+    def __init__(self, vocab: dict[str, int], merges: list[str]):
+        if not isinstance(vocab, dict):
+            raise TypeError(f"vocab must be a dict of subword -> id, got {type(vocab).__name__}")
+        missing = [s for s in (BOS, PAD, EOS, UNK) if s not in vocab]
+        if missing:
+            raise ValueError(f"vocab lacks the special tokens {missing}; is it a DALL·E vocab.json?")
+        self.token_from_subword = vocab
+        self.subword_from_token = {i: s for s, i in vocab.items()}
+        pairs = [tuple(line.split()) for line in merges]
+        bad = [line for line, pair in zip(merges, pairs) if len(pair) != 2]
+        if bad:
+            raise ValueError(f"merges must be lines of two subwords 'a b'; bad line {bad[0]!r}")
+        self.rank_from_pair: dict[tuple[str, str], int] = {pair: rank for rank, pair in enumerate(pairs)}
+
+    @classmethod
+    def from_files(cls, vocab_path: str | Path, merges_path: str | Path) -> "TextTokenizer":
+        """Read vocab.json and merges.txt as UTF-8 whatever the platform's default."""
+        for path in (vocab_path, merges_path):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"tokenizer file {path} does not exist")
+        with open(vocab_path, encoding="utf-8") as f:
+            vocab = json.load(f)
+        with open(merges_path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        merges = [line for line in lines[1:] if line.strip()]  # line 0 is a '#version' header
+        return cls(vocab, merges)
+
+    def normalize(self, text: str) -> str:
+        """Emoji to names, lower case, ASCII only: the text the BPE sees."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        text = demojize(text, delimiters=("", ""))
+        return text.lower().encode("ascii", errors="ignore").decode()
+
+    def tokenize(self, text: str, is_verbose: bool = False) -> list[int]:
+        """`[<s>] + ids + [</s>]`, not yet cut to `text_token_count` (see `fit_tokens`)."""
+        unk = self.token_from_subword[UNK]
+        words = [word for word in self.normalize(text).split(" ") if word]
+        ids = [
+            self.token_from_subword.get(subword, unk)
+            for word in words
+            for subword in self.byte_pair_encoding(word, is_verbose)
+        ]
+        return [self.token_from_subword[BOS]] + ids + [self.token_from_subword[EOS]]
+
+    def byte_pair_encoding(self, word: str, is_verbose: bool = False) -> list[str]:
+        """Merge the lowest-ranked adjacent pair until none of the pairs is in merges.txt."""
+        subwords = [WORD_START] + list(word)
+        while len(subwords) > 1:
+            pairs = list(zip(subwords[:-1], subwords[1:]))
+            best = min(pairs, key=lambda pair: self.rank_from_pair.get(pair, inf))
+            rank = self.rank_from_pair.get(best)
+            if rank is None:
+                break
+            i = pairs.index(best)  # the leftmost occurrence, as min-dalle merges
+            if is_verbose:
+                print(f"merge #{rank}: {best[0]!r} + {best[1]!r} in {subwords}")
+            subwords = subwords[:i] + [best[0] + best[1]] + subwords[i + 2:]
+        if is_verbose:
+            print(subwords)
+        return subwords
+
+    def decode(self, tokens: list[int]) -> str:
+        """Ids back to text (special tokens dropped); lossy only where normalize() was."""
+        specials = {self.token_from_subword[s] for s in (BOS, PAD, EOS)}
+        text = "".join(self.subword_from_token.get(t, UNK) for t in tokens if t not in specials)
+        return text.replace(WORD_START, " ").strip()
+
+
+def fit_tokens(tokens: list[int], text_token_count: int) -> list[int]:
+    """Cut a tokenized prompt to `text_token_count`, keeping `</s>` last.
+
+    min-dalle cuts `tokens[:64]`, which drops `</s>` from an over-long prompt and then
+    puts the 64th prompt token into the empty-prompt row. DALL·E Mini was trained on
+    rows that always end with `</s>` (the tokenizer truncates, then adds it), so we keep
+    it: identical to min-dalle for every prompt of up to 62 BPE tokens.
+    """
+    if len(tokens) < 2:
+        raise ValueError("tokens must start with <s> and end with </s>")
+    if len(tokens) <= text_token_count:
+        return list(tokens)
+    return list(tokens[: text_token_count - 1]) + [tokens[-1]]

@@ -1,0 +1,154 @@
+"""Where the checkpoint files live, and loading them strictly.
+
+min-dalle's layout, kept so that a folder prepared for min-dalle works here unchanged:
+
+    {models_root}/dalle_bart_mega/{vocab.json, merges.txt, encoder.pt, decoder.pt}
+    {models_root}/dalle_bart_mini/{vocab.json, merges.txt, encoder.pt, decoder.pt}
+    {models_root}/vqgan/detoker.pt
+
+min-dalle loads with `strict=False`, so a missing or misnamed tensor silently stays
+random. Here every file is loaded strictly and a mismatch names the file and the keys.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import nn
+
+MODELS = ("mega", "mini")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file exists but cannot be used: corrupt, truncated or of another model."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The five files one model needs, at their places under `models_root`."""
+
+    vocab: Path
+    merges: Path
+    encoder: Path
+    decoder: Path
+    detoker: Path
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter((self.vocab, self.merges, self.encoder, self.decoder, self.detoker))
+
+    def missing(self) -> list[Path]:
+        return [p for p in self if not p.is_file()]
+
+
+def model_files(models_root: str | Path, model: str) -> ModelFiles:
+    """The local paths of `model` ("mega" or "mini") in min-dalle's layout."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; the published models are {MODELS}")
+    root = Path(models_root)
+    dalle = root / f"dalle_bart_{model}"
+    return ModelFiles(
+        vocab=dalle / "vocab.json",
+        merges=dalle / "merges.txt",
+        encoder=dalle / "encoder.pt",
+        decoder=dalle / "decoder.pt",
+        detoker=root / "vqgan" / "detoker.pt",
+    )
+
+
+def require_files(files: ModelFiles, model: str) -> None:
+    """Raise a FileNotFoundError that lists every missing file and where it goes."""
+    missing = files.missing()
+    if not missing:
+        return
+    lines = "\n".join(f"  {p}" for p in missing)
+    raise FileNotFoundError(
+        f"{len(missing)} file(s) of the {model} model are missing:\n{lines}\n"
+        f"Fetch them with `python -m dalle_core fetch --model {model} --models-root "
+        f"{files.detoker.parent.parent}`, pass allow_download=True, or place them by hand "
+        "(see docs/weights.md)."
+    )
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint onto the CPU whatever device saved it; a broken file says so."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty; delete it and fetch it again")
+    try:
+        mmap = zipfile.is_zipfile(path)  # the zip format can be memory-mapped: no second copy
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        raise CheckpointError(
+            f"{path} could not be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            "it is probably truncated or corrupt: delete it and fetch it again "
+            "(`python -m dalle_core verify` checks every file)"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is not a state dict of tensors")
+    return state
+
+
+def layer_norm_defaults(module: nn.Module) -> dict[str, float]:
+    """Keys of every LayerNorm parameter and its initial value (scale 1, shift 0).
+
+    DALL·E Mini builds some LayerNorms without a learned scale (flax `use_scale=False`);
+    such a norm is saved without its weight, and min-dalle keeps PyTorch's default there.
+    The published files are smaller than their full parameter count for this reason.
+    """
+    defaults: dict[str, float] = {}
+    for name, child in module.named_modules():
+        if isinstance(child, nn.LayerNorm):
+            prefix = f"{name}." if name else ""
+            defaults[prefix + "weight"], defaults[prefix + "bias"] = 1.0, 0.0
+    return defaults
+
+
+def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> list[str]:
+    """Compare keys and shapes with the module's; raise naming every difference.
+
+    Returns the LayerNorm keys the file leaves out (they take their default values);
+    any other missing key is an error.
+    """
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    defaults = layer_norm_defaults(module)
+    absent = set(expected) - set(state)
+    defaulted = sorted(absent & set(defaults))
+    missing = sorted(absent - set(defaults))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k}: file {tuple(state[k].shape)}, model {expected[k]}"
+        for k in set(expected) & set(state)
+        if tuple(state[k].shape) != expected[k]
+    )
+    if not (missing or unexpected or wrong):
+        return defaulted
+    parts = [f"{path} does not fit {type(module).__name__}:"]
+    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)):
+        if items:
+            shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+            parts.append(f"  {title}: {shown}")
+    parts.append("Is it the file of another model (mega vs mini) or an incomplete download?")
+    raise CheckpointError("\n".join(parts))
+
+
+def load_module(module: nn.Module, path: str | Path, dtype: torch.dtype, device: str | torch.device) -> nn.Module:
+    """Load `path` strictly into `module` (which may live on the meta device).
+
+    Tensors are cast to `dtype` and moved to `device` one by one and then *assigned*, so
+    a module built on the meta device never holds random weights and the peak memory is
+    about one copy of the model.
+    """
+    state = read_state_dict(path)
+    defaulted = check_state_dict(module, state, path)
+    state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in state.items()}
+    shapes = {k: v.shape for k, v in module.state_dict().items()}
+    defaults = layer_norm_defaults(module)
+    for key in defaulted:  # a LayerNorm the checkpoint leaves out: its untrained value
+        state[key] = torch.full(shapes[key], defaults[key], dtype=dtype, device=device)
+    module.load_state_dict(state, strict=True, assign=True)
+    return module.eval()
