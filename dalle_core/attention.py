@@ -21,6 +21,7 @@ def attend(
     values: torch.Tensor,
     attention_mask: torch.Tensor | None,
     head_count: int,
+    name: str = "attention",
 ) -> torch.Tensor:
     """Scaled dot-product attention over projected (B, Q, E) queries and (B, K, E) keys/values.
 
@@ -39,7 +40,7 @@ def attend(
         hidden = torch.finfo(attention_weights.dtype).min
         attention_weights = attention_weights.masked_fill(~attention_mask, hidden)
     attention_weights = torch.softmax(attention_weights, dim=-1)
-    record("attention_weights", attention_weights)
+    record(f"{name} weights", attention_weights)
     output = torch.einsum("bhqk,bkhc->bqhc", attention_weights, values)  # (B, Q, H, D)
     return output.reshape(batch_count, query_count, embed_count)  # (B, Q, E): heads side by side
 
@@ -47,9 +48,10 @@ def attend(
 class Attention(nn.Module):
     """Projections of one attention block; min-dalle's key names, all without bias."""
 
-    def __init__(self, head_count: int, embed_count: int):
+    def __init__(self, head_count: int, embed_count: int, name: str = "attention"):
         super().__init__()
         self.head_count = head_count
+        self.name = name  # how its weights are recorded: "encoder self-attention", ...
         self.k_proj = nn.Linear(embed_count, embed_count, bias=False)
         self.v_proj = nn.Linear(embed_count, embed_count, bias=False)
         self.q_proj = nn.Linear(embed_count, embed_count, bias=False)
@@ -64,7 +66,7 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """Attend with already projected keys and values; project queries and the output."""
         queries = self.q_proj(queries)
-        return self.out_proj(attend(queries, keys, values, attention_mask, self.head_count))
+        return self.out_proj(attend(queries, keys, values, attention_mask, self.head_count, self.name))
 
 
 class GLU(nn.Module):

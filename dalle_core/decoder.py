@@ -36,10 +36,10 @@ class DecoderLayer(nn.Module):
         super().__init__()
         E = config.embed_count
         self.pre_self_attn_layer_norm = nn.LayerNorm(E)
-        self.self_attn = Attention(config.attention_head_count, E)
+        self.self_attn = Attention(config.attention_head_count, E, "decoder self-attention")
         self.self_attn_layer_norm = nn.LayerNorm(E)
         self.pre_encoder_attn_layer_norm = nn.LayerNorm(E)
-        self.encoder_attn = Attention(config.attention_head_count, E)
+        self.encoder_attn = Attention(config.attention_head_count, E, "decoder cross-attention")
         self.encoder_attn_layer_norm = nn.LayerNorm(E)
         self.glu = GLU(E, config.glu_embed_count)
 

@@ -23,7 +23,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, config: DalleConfig):
         super().__init__()
         self.pre_self_attn_layer_norm = nn.LayerNorm(config.embed_count)
-        self.self_attn = Attention(config.attention_head_count, config.embed_count)
+        self.self_attn = Attention(config.attention_head_count, config.embed_count, "encoder self-attention")
         self.self_attn_layer_norm = nn.LayerNorm(config.embed_count)
         self.glu = GLU(config.embed_count, config.glu_embed_count)
 

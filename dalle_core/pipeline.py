@@ -41,6 +41,16 @@ DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 PROGRESSIVE_EVERY = 32  # tokens between progressive frames: 256 / 32 = 8 frames
 
 
+def load_model_config(root: str | Path = TINY_ROOT) -> tuple[DalleConfig, VQGanConfig]:
+    """The sizes of a model saved with its config.json (the course model)."""
+    path = Path(root) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; rebuild the course model with `python -m dalle_core train`")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return DalleConfig.from_dict(data["dalle"]), VQGanConfig.from_dict(data["vqgan"])
+
+
 def pack_text_tokens(tokens: list[int], text_token_count: int, device: str | torch.device = "cpu") -> torch.Tensor:
     """(2, text_token_count): row 0 `[<s>, </s>, pad...]` (the empty prompt), row 1 the prompt."""
     tokens = fit_tokens(tokens, text_token_count)
@@ -161,10 +171,7 @@ class MinDalle:
                     "the course model's files are missing: " + ", ".join(map(str, missing))
                     + "; reinstall dalle_core or rebuild them with `python -m dalle_core train`"
                 )
-            with open(root / "config.json", encoding="utf-8") as f:
-                data = json.load(f)
-            self.config = DalleConfig.from_dict(data["dalle"])
-            self.vqgan_config = VQGanConfig.from_dict(data["vqgan"])
+            self.config, self.vqgan_config = load_model_config(root)
         else:
             if models_root is None:
                 raise ValueError(f"model {model!r} needs models_root, the folder with min-dalle's layout")

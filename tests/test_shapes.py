@@ -1,0 +1,70 @@
+"""Shape tracing on the meta device: DALL·E Mega's tensors with no memory."""
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+
+import pytest
+
+from dalle_core import DalleConfig
+from dalle_core.shapes import trace_shapes
+
+MEGA_4X4 = {
+    "text_tokens": (2, 64),
+    "encoder_state": (2, 64, 2048),
+    "expanded_indices": (32,),
+    "text_tokens expanded": (32, 64),
+    "encoder_state expanded": (32, 64, 2048),
+    "attention_mask": (32, 1, 1, 64),
+    "attention_state": (24, 64, 256, 2048),
+    "image_tokens": (16, 257),
+    "token_indices": (256,),
+    "prev_tokens": (16, 1),
+    "token_index": (1,),
+    "prev_tokens repeated": (32, 1),
+    "decoder_state": (32, 1, 2048),
+    "logits": (32, 1, 16416),
+    "logits sliced": (32, 16384),
+    "logits superconditioned": (16, 16384),
+    "image_tokens[:, i + 1]": (16,),
+    "vqgan code vectors": (16, 16, 16, 256),
+    "vqgan conv_out": (16, 3, 256, 256),
+    "image grid": (1024, 1024, 3),
+}
+
+
+@pytest.fixture(scope="module")
+def mega():
+    return trace_shapes("mega", 4)
+
+
+@pytest.mark.parametrize("name", MEGA_4X4)
+def test_mega_shapes(mega, name):
+    assert mega.shape(name) == MEGA_4X4[name]
+
+
+def test_mini_and_grid_size_scale():
+    traced = trace_shapes(DalleConfig.mini(), 3)
+    assert traced.shape("attention_state") == (12, 36, 256, 1024)
+    assert traced.shape("logits") == (18, 1, 16385)
+    assert traced.shape("image grid") == (768, 768, 3)
+
+
+def test_unknown_name_is_a_clear_error(mega):
+    with pytest.raises(KeyError, match="no tensor named"):
+        mega.shape("nope")
+
+
+def test_cli_prints_table_in_little_memory():
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result = subprocess.run(
+        [sys.executable, "-m", "dalle_core", "shapes", "--model", "mega", "--grid-size", "4"],
+        capture_output=True, text=True, timeout=120,
+    )
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "(24, 64, 256, 2048)" in result.stdout and "(32, 1, 16416)" in result.stdout
+    # the mega cache alone is 3 GiB and the weights 10 GiB in float32: none of it is allocated
+    assert max(peak_kib, before) < 1.5 * 2**20
