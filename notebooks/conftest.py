@@ -1,0 +1,9 @@
+"""pytest --nbval notebooks: build matplotlib's font cache before any notebook kernel starts.
+
+On a fresh machine the first `import matplotlib.pyplot` logs "Matplotlib is building the font
+cache" to stderr, which strict nbval would see as an unexpected output of that notebook's cell.
+"""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.font_manager  # noqa: E402,F401  (importing it builds the cache)
