@@ -1,5 +1,6 @@
 # make lab   opens the course in JupyterLab (token auth, localhost only)
 # make test  checks the package and re-executes every notebook (strict nbval)
+# make html  exports the course as a static site in site/; make bench measures speed
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +28,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+html: $(STAMP)
+	$(BIN)/python scripts/export_html.py
 
 clean-venv:
 	rm -rf $(VENV)

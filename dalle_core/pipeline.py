@@ -290,6 +290,9 @@ class MinDalle:
         attention_mask = text_attention_mask(text_tokens)  # (2n, 1, 1, 64)
         record("attention_mask", attention_mask)
         attention_state = new_attention_state(config, image_count, self.attention_state_dtype, self.device)
+        if is_verbose:
+            megabytes = attention_state_bytes(config, image_count, self.attention_state_dtype) / 2**20
+            print(f"attention_state {tuple(attention_state.shape)}: {megabytes:.0f} MiB")
         record("attention_state", attention_state)
         image_tokens = torch.full(
             (image_count, config.image_token_count + 1), config.image_start_token, dtype=torch.long, device=self.device
