@@ -38,7 +38,7 @@ from .weights import CheckpointError, load_module, model_files, require_files
 
 TINY_ROOT = Path(__file__).parent / "assets" / "tiny"
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-PROGRESSIVE_EVERY = 32  # tokens between progressive frames: 256 / 32 = 8 frames
+PROGRESSIVE_FRAMES = 8  # min-dalle yields every 32 of 256 tokens; any model: 8 frames
 
 
 def load_model_config(root: str | Path = TINY_ROOT) -> tuple[DalleConfig, VQGanConfig]:
@@ -370,8 +370,8 @@ class MinDalle:
         is_verbose: bool = False,
         progress: bool | None = None,
     ) -> Iterator[torch.Tensor]:
-        """Grids (g*H, g*W, 3) of floats 0..255: every 32 tokens if progressive, else once."""
-        every = PROGRESSIVE_EVERY if progressive_outputs else None
+        """Grids (g*H, g*W, 3) of floats 0..255: 8 frames if progressive (every 32 tokens for mega), else one."""
+        every = max(1, self.config.image_token_count // PROGRESSIVE_FRAMES) if progressive_outputs else None
         stream = self.image_token_stream(
             text, seed, grid_size, temperature, top_k, supercondition_factor, every, is_verbose, progress
         )

@@ -20,9 +20,11 @@ class Record:
     name: str
     shape: tuple[int, ...]
     dtype: str
+    value: torch.Tensor | None = None  # kept only by `recording(keep_values=True)`
 
 
 _records: ContextVar[list[Record] | None] = ContextVar("dalle_core_records", default=None)
+_keep_values: ContextVar[bool] = ContextVar("dalle_core_keep_values", default=False)
 
 
 def record(name: str, value: object) -> None:
@@ -31,7 +33,8 @@ def record(name: str, value: object) -> None:
     if records is None:
         return
     if isinstance(value, torch.Tensor):
-        records.append(Record(name, tuple(value.shape), str(value.dtype).replace("torch.", "")))
+        kept = value.detach().clone() if _keep_values.get() else None
+        records.append(Record(name, tuple(value.shape), str(value.dtype).replace("torch.", ""), kept))
     elif isinstance(value, (list, tuple)):
         records.append(Record(name, (len(value),), "list"))
     else:
@@ -39,10 +42,19 @@ def record(name: str, value: object) -> None:
 
 
 @contextmanager
-def recording() -> Iterator[list[Record]]:
+def recording(keep_values: bool = False) -> Iterator[list[Record]]:
+    """Collect the named tensors; with keep_values=True also a copy of each (to plot them)."""
     records: list[Record] = []
-    token = _records.set(records)
+    token, keep_token = _records.set(records), _keep_values.set(keep_values)
     try:
         yield records
     finally:
         _records.reset(token)
+        _keep_values.reset(keep_token)
+
+
+def check_shape(tensor: torch.Tensor, shape: tuple[int, ...], name: str = "tensor") -> torch.Tensor:
+    """Assert a shape right after the step that makes it, so that drift fails loudly."""
+    if tuple(tensor.shape) != tuple(shape):
+        raise AssertionError(f"{name} has shape {tuple(tensor.shape)}, expected {tuple(shape)}")
+    return tensor

@@ -34,7 +34,7 @@ def test_same_seed_same_images_and_seed_matters(model):
 
 def test_progressive_frames_end_with_final_image(model):
     frames = list(model.generate_raw_image_stream("a red circle", 5, 1, progressive_outputs=True))
-    assert len(frames) == 1  # 16 tokens: fewer than 32 per frame, so only the last
+    assert len(frames) == 8  # as min-dalle's 256 / 32; here 16 tokens, a frame every 2
     final = model.generate_raw_image_stream("a red circle", 5, 1)
     assert torch.equal(frames[-1], next(iter(final)))
 
@@ -52,7 +52,7 @@ def test_not_reusable_with_progressive_output(tiny_root):
     expected = model_reusable.generate_raw_image_stream("a red circle", 5, 1)
     assert torch.equal(frames[-1], next(iter(expected)))
     images = list(model.generate_image_stream("a red circle", 5, 1, progressive_outputs=True))
-    assert len(images) == 1
+    assert len(images) == 8
 
 
 def test_seamless_is_one_decoded_map(model):
@@ -119,3 +119,16 @@ def test_bad_constructor_arguments(tiny_root, tmp_path):
         MinDalle(tiny_root, model="huge")
     with pytest.raises(FileNotFoundError, match="course model"):
         MinDalle(tmp_path, model="tiny")
+
+
+def test_recording_keeps_values_when_asked(model):
+    from dalle_core.trace import check_shape, recording
+
+    with recording(keep_values=True) as records:
+        model.generate_image_tokens("a red circle", 5, 1)
+    weights = [r for r in records if r.name == "encoder self-attention weights"]
+    assert len(weights) == TEST_TINY.layer_count
+    check_shape(weights[0].value, (2, TEST_TINY.attention_head_count, 64, 64), "weights")
+    torch.testing.assert_close(weights[0].value.sum(-1), torch.ones(2, TEST_TINY.attention_head_count, 64))
+    with pytest.raises(AssertionError, match="expected"):
+        check_shape(weights[0].value, (1, 2))
