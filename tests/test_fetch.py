@@ -575,3 +575,21 @@ def test_416_on_resume_of_a_file_of_unknown_size(tmp_path, server, published, ex
     assert server.requests_for("vocab_mini.json") == expected
     assert target.read_bytes() == data
     assert leftovers(root) == []
+
+
+# ---------------------------------------------------------------------------- MinDalle
+
+
+def test_min_dalle_fetches_only_when_allowed(tmp_path, server, published, monkeypatch):
+    from dalle_core.pipeline import MinDalle
+    from dalle_core.weights import CheckpointError
+
+    root = tmp_path / "models"
+    with pytest.raises(FileNotFoundError, match="allow_download=True"):
+        MinDalle(root, is_mega=False, is_verbose=False)
+    assert server.log == [] and not list(root.rglob("*.pt"))
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    # the stand-in files are fetched, then refused by strict loading: they are not a real model
+    with pytest.raises(CheckpointError, match="encoder.pt"):
+        MinDalle(root, is_mega=False, is_verbose=False, allow_download=True)
+    assert local_bytes(root) == published
