@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from min_dalle.text_tokenizer import TextTokenizer as MinDalleTokenizer
+from .oracle import TextTokenizer as MinDalleTokenizer  # restores the thread count and autograd min_dalle changes
 
 from dalle_core.bpe_train import MERGES_HEADER, WORD_START, save_bpe, train_bpe
 from dalle_core.data import make_scene
