@@ -129,8 +129,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 class MinDalle:
     """Text to images with DALL·E Mega, Mini, or the course's own tiny model.
 
-    `MinDalle()` with no weights is the shipped course model (offline, seconds on a CPU).
-    `MinDalle("pretrained", is_mega=True)` reads min-dalle's folder layout.
+    `MinDalle()` with no weights is the shipped course model (offline, seconds on a CPU);
+    `MinDalle(folder, model="tiny")` reads a course-model folder (config.json and the files).
+    `MinDalle("pretrained", is_mega=True)` reads min-dalle's folder layout; missing files
+    are fetched only with `allow_download=True`.
     """
 
     def __init__(
@@ -353,8 +355,7 @@ class MinDalle:
         if is_verbose:
             print("detokenizing image")
         grid = self.detokenizer(is_seamless, self.drawable_tokens(image_tokens))
-        if not self.is_reusable:
-            self.detokenizer = None
+        self._release("detokenizer")
         return grid
 
     def generate_raw_image_stream(
