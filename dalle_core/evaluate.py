@@ -1,0 +1,199 @@
+"""`python -m dalle_core evaluate`: how well the course model draws what it is asked.
+
+Two measurements, both by reading pixels with `dalle_core.detect`:
+
+* **VQGAN reconstruction**: held-out pictures -> tokens -> pixels; error and PSNR, and
+  whether the detector still reads the right attributes after the round trip (the
+  ceiling for anything the transformer generates).
+* **Generation**: for every (shape, colour, position) combination one prompt in the
+  plain wording ("a red circle in the top left corner"), one image each, at every
+  supercondition factor and temperature asked for; the share of images in which the
+  detector finds the asked colour, position and shape.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .batch_generation import generate_prompt_images
+from .data import OBJECT_COLOURS, POSITIONS, SHAPES, images_to_tensor, make_dataset, plain_caption
+from .detect import detect, detector_accuracy
+from .pipeline import TINY_ROOT, MinDalle, load_model_config
+from .quantizer import nearest_codes
+from .vqgan_encoder import VQGanEncoder
+from .vqgan_train import VALIDATION_START
+
+FACTORS = (1.0, 4.0, 16.0)
+TEMPERATURES = (0.5, 1.0, 2.0)
+TOP_K = 64  # an eighth of the 512 codes; DALL·E's 256 of 16384 is a smaller share, see docs
+
+
+def evaluation_prompts(count: int | None = None) -> list[tuple[str, str, str]]:
+    """(shape, colour, position) of every combination (5 x 8 x 9 = 360), or an even spread of `count`."""
+    combos = list(itertools.product(SHAPES, OBJECT_COLOURS, POSITIONS))
+    if count is None or count >= len(combos):
+        return combos
+    picks = np.linspace(0, len(combos) - 1, count).round().astype(int)
+    return [combos[i] for i in picks]
+
+
+def load_vqgan_encoder(root: str | Path) -> VQGanEncoder | None:
+    """The training-only VQGAN encoder shipped beside the model, or None if absent."""
+    path = Path(root) / "vqgan_encoder.pt"
+    if not path.is_file():
+        return None
+    _, vqgan_config = load_model_config(root)
+    encoder = VQGanEncoder(vqgan_config)
+    encoder.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu").items()})
+    return encoder.eval()
+
+
+@torch.inference_mode()
+def reconstruction_metrics(model: MinDalle, encoder: VQGanEncoder, count: int = 512, data_seed: int = 0) -> dict[str, float]:
+    """Held-out pictures through encoder -> nearest code in the shipped codebook -> detokenizer."""
+    images, records = make_dataset(count, seed=data_seed, start=VALIDATION_START)
+    z_e = encoder(images_to_tensor(images))  # (n, E, h, w)
+    vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (n*h*w, E)
+    codebook = model.detokenizer.embedding.weight.float()
+    image_tokens = nearest_codes(vectors, codebook).view(count, -1)  # (n, h*w)
+    decoded = model.detokenizer.decode_images(image_tokens)  # (n, 64, 64, 3) floats 0..255
+    error = decoded / 255 - torch.from_numpy(images).float() / 255
+    mse = error.pow(2).mean().item()
+    read_back = detector_accuracy(decoded.round().to(torch.uint8).numpy(), records)
+    return {
+        "images": count,
+        "mae": round(error.abs().mean().item(), 5),
+        "mse": round(mse, 5),
+        "psnr_db": round(10 * np.log10(1 / max(mse, 1e-12)), 2),
+        "codebook_used": round(image_tokens.unique().numel() / codebook.shape[0], 3),
+        **{f"detected_{k}": round(v, 3) for k, v in read_back.items()},
+    }
+
+
+def generation_metrics(
+    model: MinDalle, attributes: list[tuple[str, str, str]], supercondition_factor: float, temperature: float,
+    top_k: int = TOP_K, seed: int = 1, batch_size: int = 120,
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Share of generated images showing the asked colour / position / shape; also the images."""
+    prompts = [plain_caption(shape, colour, position) for shape, colour, position in attributes]
+    chunks = []
+    for start in range(0, len(prompts), batch_size):
+        chunks.append(generate_prompt_images(
+            model, prompts[start: start + batch_size], seed=seed + start, temperature=temperature, top_k=top_k,
+            supercondition_factor=supercondition_factor,
+        ))
+    images = torch.cat(chunks)  # (n, 64, 64, 3)
+    found = [detect(image) for image in images]
+    hits = {
+        "colour": np.mean([f.colour == a[1] for f, a in zip(found, attributes)]),
+        "position": np.mean([f.position == a[2] for f, a in zip(found, attributes)]),
+        "shape": np.mean([f.shape == a[0] for f, a in zip(found, attributes)]),
+    }
+    hits["all_three"] = np.mean([(f.colour, f.position, f.shape) == (a[1], a[2], a[0]) for f, a in zip(found, attributes)])
+    return {k: round(float(v), 3) for k, v in hits.items()}, images
+
+
+def evaluate_model(
+    root: str | Path = TINY_ROOT,
+    prompt_count: int | None = None,
+    factors: tuple[float, ...] = FACTORS,
+    temperatures: tuple[float, ...] = TEMPERATURES,
+    top_k: int = TOP_K,
+    seed: int = 1,
+    reconstruction_count: int = 512,
+    images_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """All measurements for the model in `root`; writes sample grids to `images_dir` if given."""
+    started = time.time()
+    model = MinDalle(models_root=root, model="tiny", is_verbose=False)
+    results: dict[str, Any] = {"model_dir": str(root), "top_k": top_k, "seed": seed}
+    encoder = load_vqgan_encoder(root)
+    if encoder is not None:
+        results["reconstruction"] = reconstruction_metrics(model, encoder, reconstruction_count)
+        if progress:
+            print("VQGAN reconstruction:", results["reconstruction"], flush=True)
+    attributes = evaluation_prompts(prompt_count)
+    results["prompts"] = len(attributes)
+    rows = []
+    for factor, temperature in itertools.product(factors, temperatures):
+        t = time.time()
+        hits, images = generation_metrics(model, attributes, factor, temperature, top_k, seed)
+        rows.append({"supercondition_factor": factor, "temperature": temperature, **hits})
+        if progress:
+            print(f"s={factor:g} T={temperature:g}: {hits} ({time.time() - t:.0f} s)", flush=True)
+        if images_dir is not None and temperature == 1.0:
+            from .train import save_image_grid
+
+            save_image_grid(images[:48], Path(images_dir) / f"course-model-s{factor:g}.png", columns=8)
+    results["generation"] = rows
+    results["wall_time_s"] = round(time.time() - started, 1)
+    return results
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The generation results as a Markdown table (percent of images)."""
+    lines = [
+        "| supercondition | temperature | colour | position | shape | all three |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["generation"]:
+        lines.append(
+            f"| {row['supercondition_factor']:g} | {row['temperature']:g} | {row['colour']:.0%} | "
+            f"{row['position']:.0%} | {row['shape']:.0%} | {row['all_three']:.0%} |"
+        )
+    return "\n".join(lines).replace("%", " %")
+
+
+# ---------------------------------------------------------------------------- command line
+
+def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `evaluate` on a `python -m dalle_core` sub-command parser."""
+    parser = subparsers.add_parser(
+        "evaluate", help="measure the course model: VQGAN error, asked colour/position/shape by setting",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model-dir", default=str(TINY_ROOT), help="folder of the model (default: the shipped one)")
+    parser.add_argument("--prompts", type=int, help="number of prompts (default: all 360 combinations)")
+    parser.add_argument("--top-k", type=int, default=TOP_K, help=f"top-k for sampling (default {TOP_K})")
+    parser.add_argument("--seed", type=int, default=1, help="sampling seed (default 1)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--images-dir", help="write sample grids (temperature 1) into this folder")
+    parser.add_argument("--quick", action="store_true", help="a few prompts, one setting: checks that it runs")
+    parser.set_defaults(func=run_evaluate)
+    return parser
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    if args.prompts is not None and args.prompts < 1:
+        raise SystemExit(f"--prompts must be at least 1, got {args.prompts}")
+    quick = {"prompt_count": 8, "factors": (16.0,), "temperatures": (1.0,), "reconstruction_count": 16} if args.quick else {}
+    results = evaluate_model(
+        args.model_dir, prompt_count=args.prompts, top_k=args.top_k, seed=args.seed,
+        images_dir=args.images_dir, **quick,
+    )
+    print(markdown_table(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dalle_core.evaluate")
+    add_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["evaluate", *(argv if argv is not None else __import__("sys").argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

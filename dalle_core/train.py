@@ -1,0 +1,333 @@
+"""`python -m dalle_core train`: rebuild the shipped course model from nothing.
+
+Four stages, each feeding the next, all from one data seed (no files are read):
+
+1. BPE on the captions                -> vocab.json, merges.txt
+2. VQGAN autoencoder on the pictures  -> detoker.pt (decoder half + codebook)
+3. pictures -> image tokens with the trained VQGAN encoder, captions -> text tokens
+4. DALL·E encoder + decoder by teacher forcing -> encoder.pt, decoder.pt
+
+plus config.json (both configs, so `MinDalle()` can build the modules) and
+metadata.json (seeds, steps, git commit, wall time, metrics). `--quick` runs the same
+stages at toy sizes in seconds; the tests use it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .bpe_train import save_bpe, train_bpe
+from .config import DalleConfig, VQGanConfig
+from .dalle_train import course_dalle_config, pack_text, train_dalle, validation_loss
+from .data import make_scene, plain_caption
+from .tokenizer import TextTokenizer
+from .vqgan_train import (
+    VALIDATION_START, course_vqgan_config, evaluate_reconstruction, save_reconstruction_grid, tokenize_dataset,
+    train_vqgan,
+)
+
+DEFAULT_OUT = Path(__file__).parent / "assets" / "tiny"
+DEFAULT_SAMPLES = Path("build") / "course-model-samples"
+SAMPLE_PROMPTS = (
+    plain_caption("circle", "red", "top left"),
+    plain_caption("square", "blue", "centre"),
+    plain_caption("triangle", "yellow", "bottom right"),
+    plain_caption("cross", "green", "right"),
+    plain_caption("star", "purple", "top"),
+    plain_caption("circle", "orange", "bottom left", background="black"),
+    plain_caption("square", "white", "left", background="gray"),
+    plain_caption("triangle", "black", "centre", background="white"),
+)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides the trained model; saved in metadata.json."""
+
+    data_seed: int = 0
+    seed: int = 0
+    caption_count: int = 20000  # captions the BPE is trained on
+    bpe_vocab_size: int = 512
+    vqgan_steps: int = 1500
+    vqgan_batch_size: int = 32
+    vqgan_learning_rate: float = 3e-3
+    example_count: int = 30000  # (caption, image tokens) pairs for the transformer
+    validation_count: int = 512
+    dalle_steps: int = 2400
+    dalle_batch_size: int = 64
+    dalle_learning_rate: float = 2e-3
+    caption_drop: float = 0.2  # share of each batch repeated with the empty prompt
+    label_smoothing: float = 0.0  # captioned rows
+    unconditional_smoothing: float = 0.3  # empty-prompt rows (see dalle_core.dalle_train)
+    weights_dtype: str = "float16"  # how encoder/decoder/detoker tensors are stored
+    threads: int = 0  # torch threads; 0 = torch's default
+    is_quick: bool = False
+
+    @classmethod
+    def quick(cls, **changes: Any) -> "TrainSettings":
+        """Toy sizes: every stage runs, the whole thing takes seconds."""
+        base = cls(
+            caption_count=500, vqgan_steps=30, vqgan_batch_size=8, example_count=256, validation_count=32,
+            dalle_steps=40, dalle_batch_size=16, dalle_learning_rate=3e-3, weights_dtype="float32", is_quick=True,
+        )
+        return replace(base, **changes)
+
+
+def quick_vqgan_config() -> VQGanConfig:
+    return VQGanConfig(vocab_count=64, embed_count=8, channel_counts=(8, 8, 8, 16), attention_levels=(3,),
+                       block_count=1, group_count=4, name="quick")
+
+
+def quick_dalle_config(text_vocab_count: int, image_vocab_count: int) -> DalleConfig:
+    return DalleConfig(
+        layer_count=1, attention_head_count=2, embed_count=32, glu_embed_count=64, text_vocab_count=text_vocab_count,
+        image_vocab_count=image_vocab_count, text_token_count=64, image_token_count=64,
+        image_code_count=image_vocab_count, image_start_token=image_vocab_count, name="quick",
+    )
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def save_state_dict(module: torch.nn.Module, path: Path, dtype: torch.dtype) -> None:
+    """A plain state dict (no buffers of our own), floats stored as `dtype`."""
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
+    torch.save(state, path)
+
+
+def save_image_grid(images: torch.Tensor, path: Path, columns: int) -> None:
+    """(n, H, W, 3) floats 0..255 -> one PNG, `columns` images per row."""
+    from PIL import Image
+
+    count, height, width, _ = images.shape
+    rows = -(-count // columns)
+    canvas = torch.zeros(rows * columns, height, width, 3)
+    canvas[:count] = images.float()
+    canvas = canvas.view(rows, columns, height, width, 3).permute(0, 2, 1, 3, 4)  # (rows, H, columns, W, 3)
+    canvas = canvas.reshape(rows * height, columns * width, 3)  # (rows*H, columns*W, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(canvas.clamp(0, 255).round().to(torch.uint8).numpy()).save(path)
+
+
+def train_course_model(
+    settings: TrainSettings, out_dir: str | Path = DEFAULT_OUT, samples_dir: str | Path | None = DEFAULT_SAMPLES,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run all four stages and write the model files into `out_dir`; returns the metadata."""
+    from .batch_generation import generate_prompt_images
+    from .detect import detect
+    from .pipeline import MinDalle
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = Path(samples_dir) if samples_dir is not None else None
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    dtype = {"float16": torch.float16, "float32": torch.float32}[settings.weights_dtype]
+    started = time.time()
+    wall: dict[str, float] = {}
+
+    def say(message: str) -> None:
+        if progress:
+            print(message, flush=True)
+
+    # 1. text tokenizer ----------------------------------------------------------------
+    t = time.time()
+    captions = [make_scene(settings.data_seed, i).caption for i in range(settings.caption_count)]
+    vocab, merges = train_bpe(captions, vocab_size=settings.bpe_vocab_size)
+    save_bpe(vocab, merges, out)
+    tokenizer = TextTokenizer(vocab, merges)
+    wall["bpe_s"] = time.time() - t
+    say(f"BPE: {len(vocab)} subwords, {len(merges)} merges")
+
+    # 2. VQGAN ----------------------------------------------------------------------------
+    t = time.time()
+    vqgan_config = quick_vqgan_config() if settings.is_quick else course_vqgan_config()
+
+    def on_vqgan_sample(step: int, pixels: torch.Tensor, reconstruction: torch.Tensor) -> None:
+        if samples is not None:
+            save_reconstruction_grid(pixels, reconstruction, samples / f"vqgan_step{step + 1:05d}.png")
+
+    autoencoder, vqgan_history = train_vqgan(
+        vqgan_config, settings.vqgan_steps, settings.vqgan_batch_size, settings.vqgan_learning_rate,
+        data_seed=settings.data_seed, seed=settings.seed, on_sample=on_vqgan_sample,
+        sample_every=max(settings.vqgan_steps // 4, 1), progress=progress,
+    )
+    detokenizer = autoencoder.export_detokenizer().to(memory_format=torch.contiguous_format)
+    save_state_dict(detokenizer, out / "detoker.pt", dtype)
+    # Not needed to generate; shipped so the course can turn a picture into tokens.
+    save_state_dict(autoencoder.encoder.to(memory_format=torch.contiguous_format), out / "vqgan_encoder.pt", dtype)
+    wall["vqgan_s"] = time.time() - t
+    # measured through the saved (possibly float16) codebook and decoder, as MinDalle will use them
+    stored = type(detokenizer)(vqgan_config)
+    stored.load_state_dict({k: v.float() for k, v in torch.load(out / "detoker.pt").items()})
+    reconstruction = evaluate_reconstruction(
+        stored.eval(), autoencoder.encoder, autoencoder.quantizer, count=64 if settings.is_quick else 512,
+        data_seed=settings.data_seed,
+    )
+    say(f"VQGAN: held-out reconstruction {reconstruction}")
+
+    # 3. tokens for the transformer ----------------------------------------------------
+    t = time.time()
+    image_tokens = tokenize_dataset(autoencoder, settings.example_count, settings.data_seed, progress=progress)
+    text_tokens = pack_text(tokenizer, captions_for(settings, 0, settings.example_count, captions), 64)
+    val_captions = [make_scene(settings.data_seed, VALIDATION_START + i).caption for i in range(settings.validation_count)]
+    val_text = pack_text(tokenizer, val_captions, 64)
+    val_images = _tokenize_range(autoencoder, settings, VALIDATION_START, settings.validation_count)
+    wall["tokenize_s"] = time.time() - t
+
+    # 4. transformer ---------------------------------------------------------------------
+    t = time.time()
+    dalle_config = (
+        quick_dalle_config(len(vocab), vqgan_config.vocab_count) if settings.is_quick else course_dalle_config(len(vocab))
+    )
+    probe_prompts = [plain_caption(s, c, p) for s, c, p in _probe_attributes(64)]
+    probe_log: list[dict[str, float]] = []
+
+    def on_validate(step: int, encoder, decoder) -> None:
+        model = MinDalle.from_modules(tokenizer, encoder.eval(), decoder.eval(), stored)
+        images = generate_prompt_images(model, probe_prompts, seed=1, temperature=1.0, top_k=64, supercondition_factor=16.0)
+        asked = [c for _, c, _ in _probe_attributes(64)]
+        share = float(np.mean([detect(image).colour == colour for image, colour in zip(images, asked)]))
+        probe_log.append({"step": step + 1, "colour_share_s16": share})
+        say(f"step {step + 1}: asked colour in {share:.0%} of {len(asked)} probe images (s=16, T=1)")
+        if samples is not None:
+            grid = generate_prompt_images(model, list(SAMPLE_PROMPTS) * 4, seed=2, temperature=1.0, top_k=64,
+                                          supercondition_factor=16.0)
+            save_image_grid(grid, samples / f"dalle_step{step + 1:05d}.png", columns=len(SAMPLE_PROMPTS))
+
+    encoder, decoder, dalle_history = train_dalle(
+        dalle_config, text_tokens, image_tokens, settings.dalle_steps, settings.dalle_batch_size,
+        settings.dalle_learning_rate, caption_drop=settings.caption_drop, label_smoothing=settings.label_smoothing,
+        unconditional_smoothing=settings.unconditional_smoothing, seed=settings.seed,
+        validation=(val_text, val_images), validate_every=max(settings.dalle_steps // 5, 1), on_validate=on_validate,
+        progress=progress,
+    )
+    save_state_dict(encoder, out / "encoder.pt", dtype)
+    save_state_dict(decoder, out / "decoder.pt", dtype)
+    wall["dalle_s"] = time.time() - t
+
+    with open(out / "config.json", "w", encoding="utf-8") as f:
+        json.dump({"dalle": dalle_config.to_dict(), "vqgan": vqgan_config.to_dict()}, f, indent=2)
+        f.write("\n")
+    wall["total_s"] = time.time() - started
+    metadata = {
+        "settings": asdict(settings),
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "wall_time_s": {k: round(v, 1) for k, v in wall.items()},
+        "bpe": {"vocab_size": len(vocab), "merges": len(merges)},
+        "vqgan": {
+            "final_train_loss": _tail_mean(vqgan_history.loss),
+            "restarted_codes": vqgan_history.restarted,
+            "held_out": {k: round(v, 5) for k, v in reconstruction.items()},
+        },
+        "dalle": {
+            "final_train_loss": _tail_mean(dalle_history.loss),
+            "validation_loss": [(s + 1, round(v, 4)) for s, v in dalle_history.validation],
+            "probe": probe_log,
+            "parameters": {"encoder": _count(encoder), "decoder": _count(decoder), "detokenizer": _count(detokenizer)},
+        },
+    }
+    with open(out / "metadata.json", "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=2)
+        f.write("\n")
+    say(f"wrote {', '.join(sorted(p.name for p in out.iterdir() if p.is_file()))} to {out} in {wall['total_s']:.0f} s")
+    return metadata
+
+
+def captions_for(settings: TrainSettings, start: int, count: int, known: list[str]) -> list[str]:
+    """Captions of examples start..start+count-1, reusing the ones already made for the BPE."""
+    return [known[i] if i < len(known) else make_scene(settings.data_seed, i).caption for i in range(start, start + count)]
+
+
+def _tokenize_range(autoencoder, settings: TrainSettings, start: int, count: int) -> torch.Tensor:
+    from .data import images_to_tensor, make_dataset
+
+    images, _ = make_dataset(count, seed=settings.data_seed, start=start)
+    return autoencoder.tokenize(images_to_tensor(images))
+
+
+def _probe_attributes(count: int) -> list[tuple[str, str, str]]:
+    """A fixed, balanced list of (shape, colour, position) for quick checks during training."""
+    from .data import OBJECT_COLOURS, POSITIONS, SHAPES
+
+    colours, positions = list(OBJECT_COLOURS), list(POSITIONS)
+    return [(SHAPES[i % len(SHAPES)], colours[i % len(colours)], positions[(i * 7) % len(positions)]) for i in range(count)]
+
+
+def _tail_mean(values: list[float], count: int = 50) -> float:
+    tail = values[-count:]
+    return round(float(np.mean(tail)), 5) if tail else float("nan")
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ---------------------------------------------------------------------------- command line
+
+def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `train` on a `python -m dalle_core` sub-command parser."""
+    defaults = TrainSettings()
+    parser = subparsers.add_parser(
+        "train", help="rebuild the course model from scratch (about 40 minutes on 2 CPU cores)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the model files (default: the shipped one)")
+    parser.add_argument("--samples-dir", default=str(DEFAULT_SAMPLES), help="where sample grids go along the way")
+    parser.add_argument("--quick", action="store_true", help="toy sizes, seconds: checks that every stage runs")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="torch seed for initialisation and batches")
+    parser.add_argument("--data-seed", type=int, default=defaults.data_seed, help="seed of the synthetic data set")
+    parser.add_argument("--vqgan-steps", type=int, help=f"VQGAN batches (default {defaults.vqgan_steps})")
+    parser.add_argument("--dalle-steps", type=int, help=f"transformer batches (default {defaults.dalle_steps})")
+    parser.add_argument("--examples", type=int, help=f"tokenized training pairs (default {defaults.example_count})")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run_train)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    changes: dict[str, Any] = {"seed": args.seed, "data_seed": args.data_seed, "threads": args.threads}
+    for name, field_name in (("vqgan_steps", "vqgan_steps"), ("dalle_steps", "dalle_steps"), ("examples", "example_count")):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                raise SystemExit(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+            changes[field_name] = value
+    return TrainSettings.quick(**changes) if args.quick else replace(TrainSettings(), **changes)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    samples = None if args.samples_dir in ("", "none") else args.samples_dir
+    train_course_model(settings, args.out, samples, progress=not args.quiet)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dalle_core.train")
+    add_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train", *(argv if argv is not None else __import__("sys").argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""The VQGAN's encoder half: pixels to one vector per token cell.
+
+DALL·E only ever *decodes* (min-dalle ships no VQGAN encoder), but the course model has
+to be trained as an autoencoder, so it needs the other half. This one mirrors the
+detokenizer's decoder in reverse at the same `VQGanConfig` widths: `channel_counts[i]`
+channels at level i, a stride-2 convolution between levels, so a 64x64 picture with
+4 levels becomes an 8x8 grid of `embed_count`-dim vectors for the quantizer. It has no
+attention blocks: at these sizes the convolutions already see the whole 8x8 patch.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import VQGanConfig
+
+
+class ResnetBlock(nn.Module):
+    """GroupNorm -> swish -> conv, twice, plus a (1x1 projected) shortcut."""
+
+    def __init__(self, count_in: int, count_out: int, group_count: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(group_count, count_in)
+        self.conv1 = nn.Conv2d(count_in, count_out, 3, padding=1)
+        self.norm2 = nn.GroupNorm(group_count, count_out)
+        self.conv2 = nn.Conv2d(count_out, count_out, 3, padding=1)
+        self.shortcut = nn.Conv2d(count_in, count_out, 1) if count_in != count_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(nn.functional.silu(self.norm1(x)))
+        h = self.conv2(nn.functional.silu(self.norm2(h)))
+        return self.shortcut(x) + h
+
+
+class VQGanEncoder(nn.Module):
+    """(B, 3, H, W) pixels in 0..1 -> (B, embed_count, H/f, W/f), f = config.downsample_factor."""
+
+    def __init__(self, config: VQGanConfig):
+        super().__init__()
+        self.config = config
+        counts, groups = config.channel_counts, config.group_count
+        self.conv_in = nn.Conv2d(3, counts[0], 3, padding=1)
+        levels = []
+        count_in = counts[0]
+        for i, count in enumerate(counts):
+            layers: list[nn.Module] = []
+            for _ in range(config.block_count):
+                layers.append(ResnetBlock(count_in, count, groups))
+                count_in = count
+            if i < len(counts) - 1:  # halve the resolution between levels
+                layers.append(nn.Conv2d(count, count, 3, stride=2, padding=1))
+            levels.append(nn.Sequential(*layers))
+        self.down = nn.ModuleList(levels)
+        self.mid = ResnetBlock(count_in, count_in, groups)
+        self.norm_out = nn.GroupNorm(groups, count_in)
+        self.conv_out = nn.Conv2d(count_in, config.embed_count, 1)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if pixels.dim() != 4 or pixels.shape[1] != 3:
+            raise ValueError(f"pixels must be (B, 3, H, W) in 0..1, got shape {tuple(pixels.shape)}")
+        factor = self.config.downsample_factor
+        if pixels.shape[2] % factor or pixels.shape[3] % factor:
+            raise ValueError(f"image sides {tuple(pixels.shape[2:])} must be multiples of {factor}")
+        h = self.conv_in(pixels * 2 - 1)  # centre the input around 0
+        for level in self.down:
+            h = level(h)
+        h = self.mid(h)
+        return self.conv_out(nn.functional.silu(self.norm_out(h)))  # (B, E, H/f, W/f)

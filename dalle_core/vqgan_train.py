@@ -1,0 +1,233 @@
+"""Training the course model's VQGAN as an autoencoder: pixels -> tokens -> pixels.
+
+    pixels (B, 3, 64, 64) --VQGanEncoder--> z_e (B, E, 8, 8) --VectorQuantizer--> z_q, tokens (B, 64)
+        --VQGanDetokenizer.decode_latents--> reconstruction (B, 3, 64, 64)
+
+The loss is pixel error only, L1 + L2 (L1 keeps edges sharp, L2 punishes the rare
+large miss), plus the commitment term that keeps the encoder's vectors near their
+codes. Real VQGANs add a perceptual loss and a GAN discriminator to invent texture;
+flat-coloured shapes have no texture to invent, so both would cost CPU minutes for
+nothing. The decoder half *is* the project's `VQGanDetokenizer`, so the trained
+weights load into it unchanged; the codebook is copied into its `embedding` at the end.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import VQGanConfig
+from .data import BACKGROUND_COLOURS, images_to_tensor, make_dataset
+from .quantizer import VectorQuantizer
+from .vqgan import VQGanDetokenizer
+from .vqgan_encoder import VQGanEncoder
+
+VALIDATION_START = 10**8  # data indices from here on are never trained on
+
+
+def course_vqgan_config() -> VQGanConfig:
+    """The course model's VQGAN: 64x64 pixels <-> 8x8 tokens out of 512 codes of 32 dims."""
+    return VQGanConfig(
+        vocab_count=512, embed_count=32, channel_counts=(16, 16, 32, 64),
+        attention_levels=(3,), block_count=1, group_count=8, name="tiny",
+    )
+
+
+class VQGanAutoencoder(torch.nn.Module):
+    """Encoder + quantizer + the project's detokenizer, trained together."""
+
+    def __init__(self, config: VQGanConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = VQGanEncoder(config)
+        self.quantizer = VectorQuantizer(config.vocab_count, config.embed_count)
+        self.detokenizer = VQGanDetokenizer(config)
+
+    def forward(self, pixels: torch.Tensor, is_quantized: bool = True):
+        """Reconstruct `pixels`; with `is_quantized=False` the codebook is skipped (warm-up)."""
+        z_e = self.encoder(pixels)  # (B, E, h, w)
+        if not is_quantized:
+            return self.detokenizer.decode_latents(z_e), None, z_e
+        quantized = self.quantizer(z_e)
+        reconstruction = self.detokenizer.decode_latents(quantized.z_q)  # (B, 3, H, W)
+        return reconstruction, quantized, z_e
+
+    @torch.no_grad()
+    def tokenize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) pixels in 0..1 -> image tokens (B, h*w)."""
+        return self.quantizer.tokenize(self.encoder(pixels))
+
+    @torch.no_grad()
+    def export_detokenizer(self) -> VQGanDetokenizer:
+        """The detokenizer with the trained codebook in `embedding`, ready to save."""
+        self.detokenizer.embedding.weight.copy_(self.quantizer.codebook)
+        return self.detokenizer
+
+
+@dataclass
+class VQGanHistory:
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    perplexity: list[float] = field(default_factory=list)
+    restarted: int = 0
+
+
+def cosine_lr(step: int, steps: int, peak: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(steps - warmup, 1)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def object_weights(pixels: torch.Tensor, records: list, object_weight: float) -> torch.Tensor:
+    """Per-pixel loss weights (B, 1, H, W): 1 on background, `object_weight` on objects.
+
+    Most of a picture is background, so an unweighted loss is satisfied long before
+    small objects get their colour right; but the object's colour is what a caption
+    asks for, and what the detector reads.
+    """
+    background = torch.tensor([BACKGROUND_COLOURS[r.background] for r in records], dtype=torch.float32) / 255  # (B, 3)
+    is_object = (pixels - background[:, :, None, None]).abs().sum(1, keepdim=True) > 0.1  # (B, 1, H, W)
+    return 1 + (object_weight - 1) * is_object.float()
+
+
+def reconstruction_loss(reconstruction: torch.Tensor, pixels: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted L1 + L2 on 0..1 pixels, normalised so that weights of 1 give the plain mean."""
+    error = (reconstruction - pixels).abs() + (reconstruction - pixels).pow(2)  # (B, 3, H, W)
+    if weights is None:
+        return error.mean()
+    return (error * weights).sum() / (weights.sum() * pixels.shape[1])
+
+
+@torch.enable_grad()  # even if something (min_dalle's import does) switched gradients off
+def train_vqgan(
+    config: VQGanConfig,
+    steps: int,
+    batch_size: int = 32,
+    learning_rate: float = 2e-3,
+    data_seed: int = 0,
+    seed: int = 0,
+    commitment_weight: float = 0.25,
+    restart_every: int = 10,
+    warmup_share: float = 0.2,
+    object_weight: float = 10.0,
+    on_sample: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    sample_every: int = 0,
+    progress: bool = True,
+) -> tuple[VQGanAutoencoder, VQGanHistory]:
+    """Train for `steps` batches of fresh synthetic images (index = step * batch + i).
+
+    The first `warmup_share` of the steps train a plain (unquantized) autoencoder; then
+    the codebook is initialised by k-means on the encoder's vectors and quantization
+    starts. A codebook fitted to a random encoder (step 0) describes features the
+    encoder is about to abandon; fitted after warm-up, every code starts among vectors
+    that mean something, and the decoder already knows how to paint colours and edges.
+    `on_sample(step, pixels, reconstruction)` is called every `sample_every` steps.
+    """
+    torch.manual_seed(seed)
+    model = VQGanAutoencoder(config).to(memory_format=torch.channels_last)  # faster CPU convolutions
+    optimizer = torch.optim.Adam(
+        list(model.encoder.parameters()) + list(model.detokenizer.parameters()), lr=learning_rate, betas=(0.9, 0.99)
+    )
+    history = VQGanHistory()
+    warmup_steps = int(steps * warmup_share)
+    model.train()
+    bar = tqdm(range(steps), desc="vqgan", disable=not progress, mininterval=2)
+    for step in bar:
+        images, records = make_dataset(batch_size, seed=data_seed, start=step * batch_size)
+        pixels = images_to_tensor(images).to(memory_format=torch.channels_last)  # (B, 3, 64, 64)
+        weights = object_weights(pixels, records, object_weight)
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, steps, learning_rate, warmup=min(50, steps // 10 + 1))
+        is_quantized = step >= warmup_steps
+        if step == warmup_steps:
+            model.quantizer.initialize(_encoder_vectors(model, batch_size, data_seed, start=step * batch_size))
+        reconstruction, quantized, z_e = model(pixels, is_quantized)
+        loss = reconstruction_loss(reconstruction, pixels, weights)
+        if quantized is not None:
+            loss = loss + commitment_weight * quantized.commitment_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if is_quantized and restart_every and step % restart_every == restart_every - 1 and step < steps * 0.9:
+            history.restarted += model.quantizer.restart_dead_codes(z_e)
+        perplexity = quantized.perplexity.item() if quantized is not None else float("nan")
+        history.steps.append(step)
+        history.loss.append(loss.item())
+        history.perplexity.append(perplexity)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", perplexity=f"{perplexity:.0f}")
+        if on_sample is not None and sample_every and (step % sample_every == 0 or step == steps - 1):
+            on_sample(step, pixels.detach(), reconstruction.detach())
+    model.eval()
+    return model, history
+
+
+@torch.no_grad()
+def _encoder_vectors(model: VQGanAutoencoder, batch_size: int, data_seed: int, start: int, batches: int = 4) -> torch.Tensor:
+    """Encoder vectors of the next few batches, (batches * B * h * w, E), for k-means."""
+    images, _ = make_dataset(batches * batch_size, seed=data_seed, start=start)
+    z_e = model.encoder(images_to_tensor(images))  # (n, E, h, w)
+    return z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (n*h*w, E)
+
+
+@torch.no_grad()
+def evaluate_reconstruction(
+    detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, quantizer: VectorQuantizer,
+    count: int = 256, data_seed: int = 0, batch_size: int = 64,
+) -> dict[str, float]:
+    """Held-out reconstruction error through the *saved* path (tokens -> embedding -> pixels).
+
+    Returns mean absolute error and mean squared error on 0..1 pixels, PSNR in dB and
+    the share of the codebook the held-out images use.
+    """
+    absolute, squared, used = 0.0, 0.0, set()
+    for start in range(0, count, batch_size):
+        n = min(batch_size, count - start)
+        images, _ = make_dataset(n, seed=data_seed, start=VALIDATION_START + start)
+        pixels = images_to_tensor(images)  # (n, 3, 64, 64)
+        image_tokens = quantizer.tokenize(encoder(pixels))  # (n, h*w)
+        used.update(image_tokens.unique().tolist())
+        decoded = detokenizer.decode_images(image_tokens) / 255  # (n, 64, 64, 3), clipped 0..1
+        target = pixels.permute(0, 2, 3, 1)  # (n, 64, 64, 3)
+        absolute += (decoded - target).abs().mean().item() * n
+        squared += (decoded - target).pow(2).mean().item() * n
+    mse = squared / count
+    return {
+        "mae": absolute / count,
+        "mse": mse,
+        "psnr_db": 10 * math.log10(1 / max(mse, 1e-12)),
+        "codebook_used": len(used) / quantizer.vocab_count,
+    }
+
+
+@torch.no_grad()
+def tokenize_dataset(
+    model: VQGanAutoencoder, count: int, data_seed: int, batch_size: int = 256, progress: bool = True
+) -> torch.Tensor:
+    """Image tokens (count, h*w) of data-set examples 0..count-1, for training the transformer."""
+    model.eval()
+    chunks = []
+    for start in tqdm(range(0, count, batch_size), desc="tokenize", disable=not progress, mininterval=2):
+        images, _ = make_dataset(min(batch_size, count - start), seed=data_seed, start=start)
+        chunks.append(model.tokenize(images_to_tensor(images).to(memory_format=torch.channels_last)))
+    return torch.cat(chunks) if chunks else torch.zeros(0, 0, dtype=torch.long)
+
+
+def save_reconstruction_grid(pixels: torch.Tensor, reconstruction: torch.Tensor, path: str | Path, count: int = 8) -> None:
+    """Originals (top row) above reconstructions (bottom row) as one PNG."""
+    from PIL import Image
+
+    top = pixels[:count].permute(0, 2, 3, 1)  # (n, 64, 64, 3)
+    bottom = reconstruction[:count].clamp(0, 1).permute(0, 2, 3, 1)  # (n, 64, 64, 3)
+    rows = [torch.cat(list(row), dim=1) for row in (top, bottom)]  # each (64, n*64, 3)
+    grid = (torch.cat(rows, dim=0).float().numpy() * 255).round().astype(np.uint8)  # (128, n*64, 3)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)

@@ -1,0 +1,76 @@
+"""A --quick training run: every stage runs, the loss falls, the files load into MinDalle."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from dalle_core.config import DalleConfig, VQGanConfig
+from dalle_core.dalle_train import EMPTY_PROMPT, drop_captions, trim_padding
+from dalle_core.pipeline import MinDalle
+from dalle_core.train import TrainSettings, add_cli, settings_from_args, train_course_model
+
+FILES = ("config.json", "vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt", "metadata.json")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    settings = TrainSettings.quick(vqgan_steps=20, dalle_steps=30, example_count=128, validation_count=16)
+    metadata = train_course_model(settings, out, samples_dir=None, progress=False)
+    return out, metadata
+
+
+def test_writes_every_file(trained):
+    out, metadata = trained
+    for name in FILES:
+        assert (out / name).is_file(), name
+    with open(out / "metadata.json", encoding="utf-8") as f:
+        assert json.load(f) == json.loads(json.dumps(metadata))
+    assert metadata["settings"]["data_seed"] == 0 and "total_s" in metadata["wall_time_s"]
+
+
+def test_config_json_rebuilds_the_configs(trained):
+    out, _ = trained
+    with open(out / "config.json", encoding="utf-8") as f:
+        data = json.load(f)
+    dalle, vqgan = DalleConfig.from_dict(data["dalle"]), VQGanConfig.from_dict(data["vqgan"])
+    with open(out / "vocab.json", encoding="utf-8") as f:
+        assert dalle.text_vocab_count == len(json.load(f))
+    assert dalle.image_start_token == dalle.image_vocab_count == vqgan.vocab_count
+    assert dalle.image_token_count == (64 // vqgan.downsample_factor) ** 2
+
+
+def test_losses_fall(trained):
+    _, metadata = trained
+    validation = [loss for _, loss in metadata["dalle"]["validation_loss"]]
+    assert validation[-1] < validation[0]
+    assert metadata["vqgan"]["final_train_loss"] < 0.9  # a fresh VQGAN starts near 1.0
+
+
+def test_files_load_strictly_into_min_dalle(trained):
+    out, _ = trained
+    model = MinDalle(models_root=out, model="tiny", is_verbose=False)
+    first = model.generate_images("a red circle", seed=3, grid_size=2, top_k=16)
+    again = model.generate_images("a red circle", seed=3, grid_size=2, top_k=16)
+    assert first.shape == (4, 64, 64, 3) and torch.equal(first, again)
+
+
+def test_caption_drop_and_padding_trim():
+    text_tokens = torch.tensor([[0, 5, 6, 2, 1, 1], [0, 7, 2, 1, 1, 1]])
+    dropped = drop_captions(text_tokens, 1.0, torch.Generator().manual_seed(0))
+    assert dropped.tolist() == [[*EMPTY_PROMPT, 1, 1, 1, 1]] * 2
+    assert torch.equal(drop_captions(text_tokens, 0.0, torch.Generator()), text_tokens)
+    assert trim_padding(text_tokens).tolist() == [[0, 5, 6, 2], [0, 7, 2, 1]]
+
+
+def test_command_line_options():
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--quick", "--dalle-steps", "7", "--seed", "3"])
+    settings = settings_from_args(args)
+    assert settings.is_quick and settings.dalle_steps == 7 and settings.seed == 3 and callable(args.func)
+    full = settings_from_args(parser.parse_args(["train"]))
+    assert not full.is_quick and full.dalle_steps == TrainSettings().dalle_steps
