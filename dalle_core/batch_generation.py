@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .encoder import text_attention_mask
-from .pipeline import MinDalle, new_attention_state, pack_text_tokens
-from .sampling import check_settings
+from .pipeline import MinDalle, pack_text_tokens
 
 
 @torch.inference_mode()
@@ -33,8 +31,7 @@ def generate_prompt_tokens(
     """image_tokens (n, image_token_count): one image per prompt, all sampled together."""
     if not prompts:
         raise ValueError("prompts is empty; give at least one caption")
-    check_settings(temperature, top_k, supercondition_factor)
-    config, image_count = model.config, len(prompts)
+    config = model.config
     packed = [pack_text_tokens(model.tokenizer.tokenize(p), config.text_token_count) for p in prompts]  # n x (2, 64)
     empty_rows = torch.stack([rows[0] for rows in packed])  # (n, 64)
     prompt_rows = torch.stack([rows[1] for rows in packed])  # (n, 64)
@@ -42,28 +39,8 @@ def generate_prompt_tokens(
     if model.encoder is None:
         model.init_encoder()
     encoder_state = model.encoder(text_tokens)  # (2n, 64, E)
-    attention_mask = text_attention_mask(text_tokens)  # (2n, 1, 1, 64)
-    attention_state = new_attention_state(config, image_count, model.attention_state_dtype, model.device)
-    image_tokens = torch.full(
-        (image_count, config.image_token_count + 1), config.image_start_token, dtype=torch.long, device=model.device
-    )  # (n, 1 + tokens): column 0 the start token
-    if seed > 0:
-        torch.manual_seed(seed)
-    if model.decoder is None:
-        model.init_decoder()
-    encoder_keys_values = model.decoder.encoder_keys_values(encoder_state)
-    token_indices = torch.arange(config.image_token_count, device=model.device)
-    settings = torch.tensor([temperature, top_k, supercondition_factor], dtype=torch.float32)
-    for i in range(config.image_token_count):
-        image_tokens[:, i + 1], attention_state = model.decoder.sample_tokens(
-            settings,
-            attention_mask=attention_mask,
-            encoder_state=encoder_state,
-            attention_state=attention_state,
-            prev_tokens=image_tokens[:, [i]],
-            token_index=token_indices[[i]],
-            encoder_keys_values=encoder_keys_values,
-        )
+    stream = model.sample_image_tokens(text_tokens, encoder_state, seed, temperature, top_k, supercondition_factor)
+    *_, image_tokens = stream  # (n, 1 + tokens): column 0 the start token
     return image_tokens[:, 1:].clone()  # (n, image_token_count)
 
 

@@ -274,8 +274,8 @@ class MinDalle:
     ) -> Iterator[torch.Tensor]:
         """Yield image_tokens (n, 1 + image_token_count) every `every` steps and at the end."""
         grid_size, seed = check_grid_size(grid_size), check_seed(seed)
-        check_settings(temperature, top_k, supercondition_factor)
-        config, image_count = self.config, grid_size**2
+        check_settings(temperature, top_k, supercondition_factor)  # before any work is done
+        image_count = grid_size**2
 
         text_tokens = self.text_tokens(text, is_verbose)
         if self.encoder is None:
@@ -289,6 +289,30 @@ class MinDalle:
         encoder_state = encoder_state[indices]  # (2n, 64, E)
         record("text_tokens expanded", text_tokens)
         record("encoder_state expanded", encoder_state)
+        yield from self.sample_image_tokens(
+            text_tokens, encoder_state, seed, temperature, top_k, supercondition_factor, every, is_verbose, progress
+        )
+
+    @torch.inference_mode()
+    def sample_image_tokens(
+        self,
+        text_tokens: torch.Tensor,
+        encoder_state: torch.Tensor,
+        seed: int = -1,
+        temperature: float = 1.0,
+        top_k: int = 256,
+        supercondition_factor: float = 16.0,
+        every: int | None = None,
+        is_verbose: bool = False,
+        progress: bool | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """The decoding loop for any 2n rows: n unconditional, then n conditional.
+
+        The conditional rows need not share one prompt: `dalle_core.batch_generation`
+        puts a different prompt in each, one image per prompt.
+        """
+        check_settings(temperature, top_k, supercondition_factor)
+        config, image_count = self.config, text_tokens.shape[0] // 2
         attention_mask = text_attention_mask(text_tokens)  # (2n, 1, 1, 64)
         record("attention_mask", attention_mask)
         attention_state = new_attention_state(config, image_count, self.attention_state_dtype, self.device)
