@@ -27,6 +27,10 @@ _records: ContextVar[list[Record] | None] = ContextVar("dalle_core_records", def
 _keep_values: ContextVar[bool] = ContextVar("dalle_core_keep_values", default=False)
 
 
+def is_recording() -> bool:
+    return _records.get() is not None
+
+
 def record(name: str, value: object) -> None:
     """Note `value` under `name` if a recording is active; tensors, lists or ints."""
     records = _records.get()

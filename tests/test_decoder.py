@@ -48,3 +48,17 @@ def test_cache_layout_keys_then_values():
     torch.testing.assert_close(state[0, :2, 0], keys[:, 0])
     torch.testing.assert_close(state[0, 2:, 0], values[:, 0])
     assert state[:, :, 1:].abs().sum() == 0  # later slots untouched
+
+
+def test_recorded_formula_equals_fused_attention(tokenizer):
+    """Recording runs the spelled-out attention; otherwise torch's fused kernel: same numbers."""
+    from dalle_core.trace import recording
+
+    encoder = randomize(DalleBartEncoder(SMALL), 1)
+    text_tokens = pack_text_tokens(tokenizer.tokenize("a red circle"), 64)
+    with torch.no_grad():
+        fused = encoder(text_tokens)
+        with recording() as records:
+            spelled_out = encoder(text_tokens)
+    assert any(r.name == "encoder self-attention weights" for r in records)
+    torch.testing.assert_close(spelled_out, fused, atol=1e-5, rtol=1e-5)
