@@ -15,12 +15,20 @@ from .config import VQGanConfig
 from .trace import record
 
 
+def _in_place_ok(x: torch.Tensor) -> bool:
+    # in place saves a full-size copy of the largest activations (128 x 256 x 256 per
+    # image), but autograd needs the originals when training
+    return not (torch.is_grad_enabled() and x.requires_grad)
+
+
 def swish(x: torch.Tensor) -> torch.Tensor:
-    """x * sigmoid(x); in place when no gradient is needed, which saves a full-size copy
-    of the largest activations (128 channels at 256 x 256 per image)."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return x * torch.sigmoid(x)
-    return x.mul_(torch.sigmoid(x))
+    """x * sigmoid(x)."""
+    return x.mul_(torch.sigmoid(x)) if _in_place_ok(x) else x * torch.sigmoid(x)
+
+
+def residual(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """x + h, written into h (a fresh convolution output) when that is safe."""
+    return h.add_(x) if _in_place_ok(h) else x + h
 
 
 class ResnetBlock(nn.Module):
@@ -38,7 +46,7 @@ class ResnetBlock(nn.Module):
         h = self.conv2(swish(self.norm2(h)))
         if self.nin_shortcut is not None:
             x = self.nin_shortcut(x)
-        return x + h
+        return residual(x, h)
 
 
 class AttentionBlock(nn.Module):
@@ -62,7 +70,7 @@ class AttentionBlock(nn.Module):
         weights = torch.softmax(weights, dim=2)
         h = torch.einsum("bck,bqk->bcq", v, weights)  # (B, C, P)
         h = h.reshape(batch_count, channel_count, height, width)  # (B, C, H, W)
-        return x + self.proj_out(h)
+        return residual(x, self.proj_out(h))
 
 
 class MiddleLayer(nn.Module):

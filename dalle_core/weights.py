@@ -11,7 +11,6 @@ random. Here every file is loaded strictly and a mismatch names the file and the
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -80,8 +79,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty; delete it and fetch it again")
     try:
-        mmap = zipfile.is_zipfile(path)  # the zip format can be memory-mapped: no second copy
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
         raise CheckpointError(
             f"{path} could not be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
@@ -139,13 +137,17 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], path: st
 def load_module(module: nn.Module, path: str | Path, dtype: torch.dtype, device: str | torch.device) -> nn.Module:
     """Load `path` strictly into `module` (which may live on the meta device).
 
-    Tensors are cast to `dtype` and moved to `device` one by one and then *assigned*, so
-    a module built on the meta device never holds random weights and the peak memory is
-    about one copy of the model.
+    Tensors are cast to `dtype` and moved to `device` one by one, each file tensor freed
+    as soon as it is converted, and then *assigned*: a module built on the meta device
+    never holds random weights, and the peak is about one copy of the model in `dtype`
+    (min-dalle holds random weights plus the file's tensors at once).
     """
     state = read_state_dict(path)
     defaulted = check_state_dict(module, state, path)
-    state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in state.items()}
+    for key in list(state):  # convert one tensor at a time and drop the file's copy of it
+        tensor = state.pop(key)
+        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
+        del tensor
     shapes = {k: v.shape for k, v in module.state_dict().items()}
     defaults = layer_norm_defaults(module)
     for key in defaulted:  # a LayerNorm the checkpoint leaves out: its untrained value
