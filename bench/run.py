@@ -154,11 +154,11 @@ def write_report(results: dict, meta: dict, out: Path) -> None:
             if "error" in r:
                 lines.append(f"| {dtype} | {images} | {program} | fails: {r['error'][:80]} | | | | | | |")
                 continue
-            ratio = r["seconds"] / ref["seconds"] if "seconds" in ref else float("nan")
+            ratio = f"{r['seconds'] / ref['seconds']:.2f}" if "seconds" in ref else "(min-dalle fails)"
             same = "" if program == "min-dalle" or "image_sum" not in ref else ("yes" if r["image_sum"] == ref["image_sum"] else "no")
             lines.append(
                 f"| {dtype} | {images} | {program} | {r['ms_per_token']:.0f} | {r['seconds'] / int(images):.1f} | "
-                f"{r['vqgan_seconds']:.1f} | {r['peak_mib']:.0f} | {ratio:.2f} | "
+                f"{r['vqgan_seconds']:.1f} | {r['peak_mib']:.0f} | {ratio} | "
                 f"{r['ms_per_token'] / floor:.2f} | {same} |"
             )
         if floor:
