@@ -129,13 +129,70 @@ def evaluate_model(
         rows.append({"supercondition_factor": factor, "temperature": temperature, **hits})
         if progress:
             print(f"s={factor:g} T={temperature:g}: {hits} ({time.time() - t:.0f} s)", flush=True)
-        if images_dir is not None and temperature == 1.0:
-            from .train import save_image_grid
-
-            save_image_grid(images[:48], Path(images_dir) / f"course-model-s{factor:g}.png", columns=8)
     results["generation"] = rows
+    if images_dir is not None:
+        save_figures(model, Path(images_dir), factors, temperatures, top_k, seed)
     results["wall_time_s"] = round(time.time() - started, 1)
     return results
+
+
+FIGURE_ATTRIBUTES = (
+    ("circle", "red", "top left"), ("square", "blue", "centre"), ("triangle", "yellow", "bottom right"),
+    ("cross", "green", "right"), ("star", "purple", "top"), ("circle", "orange", "bottom left"),
+    ("square", "white", "left"), ("triangle", "black", "bottom"),
+)
+
+
+def _labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2) -> "Image.Image":
+    """Rows of (label, images (n, 64, 64, 3)) as one picture, label at the left of each row."""
+    from PIL import Image, ImageDraw
+
+    label_width, size = 110, 64 * scale
+    count = max(images.shape[0] for _, images in rows)
+    canvas = Image.new("RGB", (label_width + count * size, len(rows) * size), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, (label, images) in enumerate(rows):
+        draw.text((6, r * size + size // 2 - 6), label, fill="black")
+        for c, image in enumerate(images):
+            tile = Image.fromarray(image.clamp(0, 255).round().to(torch.uint8).numpy()).resize((size, size), Image.Resampling.NEAREST)
+            canvas.paste(tile, (label_width + c * size, r * size))
+    return canvas
+
+
+@torch.inference_mode()
+def save_figures(
+    model: MinDalle, images_dir: Path, factors: tuple[float, ...], temperatures: tuple[float, ...], top_k: int, seed: int,
+    data_seed: int = 0,
+) -> list[Path]:
+    """The pictures docs/course-model.md shows: data, VQGAN round trip, and the settings grid."""
+    images_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    # training data and its VQGAN round trip
+    pictures, _ = make_dataset(8, seed=data_seed, start=VALIDATION_START)
+    rows = [("data", torch.from_numpy(pictures).float())]
+    encoder = load_vqgan_encoder(model_dir_of(model)) if model_dir_of(model) is not None else None
+    if encoder is not None:
+        z_e = encoder(images_to_tensor(pictures))  # (8, E, h, w)
+        vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (8*h*w, E)
+        image_tokens = nearest_codes(vectors, model.detokenizer.embedding.weight.float()).view(8, -1)  # (8, h*w)
+        rows.append(("VQGAN round trip", model.detokenizer.decode_images(image_tokens)))
+    paths.append(images_dir / "course-model-vqgan.png")
+    _labelled_rows(rows).save(paths[-1])
+    # one row per setting, one column per prompt
+    prompts = [plain_caption(*a) for a in FIGURE_ATTRIBUTES]
+    rows = []
+    for factor, temperature in itertools.product(factors, temperatures):
+        images = generate_prompt_images(model, prompts, seed=seed, temperature=temperature, top_k=top_k,
+                                        supercondition_factor=factor)
+        rows.append((f"s={factor:g}  T={temperature:g}", images))
+    paths.append(images_dir / "course-model-settings.png")
+    _labelled_rows(rows).save(paths[-1])
+    return paths
+
+
+def model_dir_of(model: MinDalle) -> Path | None:
+    paths = getattr(model, "paths", {})
+    return Path(paths["decoder"]).parent if "decoder" in paths else None
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -167,6 +224,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--images-dir", help="write sample grids (temperature 1) into this folder")
     parser.add_argument("--quick", action="store_true", help="a few prompts, one setting: checks that it runs")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)")
     parser.set_defaults(func=run_evaluate)
     return parser
 
@@ -174,6 +233,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run_evaluate(args: argparse.Namespace) -> int:
     if args.prompts is not None and args.prompts < 1:
         raise SystemExit(f"--prompts must be at least 1, got {args.prompts}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     quick = {"prompt_count": 8, "factors": (16.0,), "temperatures": (1.0,), "reconstruction_count": 16} if args.quick else {}
     results = evaluate_model(
         args.model_dir, prompt_count=args.prompts, top_k=args.top_k, seed=args.seed,
