@@ -29,6 +29,7 @@ little. At s = 1 the unconditional row is not used at all.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -205,3 +206,6 @@ def validation_loss(
         total += teacher_forcing_loss(encoder, decoder, text, image_tokens[start: start + batch_size]).item() * text.shape[0]
     return total / max(text_tokens.shape[0], 1)
 
+
+def perplexity(loss: float) -> float:
+    return math.exp(loss)

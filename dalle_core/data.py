@@ -58,12 +58,6 @@ RADII = {"small": 8, "large": 15}  # half the object's extent in pixels
 # star (the shape with the least area) it covers fewer pixels than the primary object.
 SECOND_OBJECT_SHRINK = 2
 
-# Share of captions that name a wrong colour for the primary object. Real captions (web
-# alt-text) are often wrong; a model that learns them reproduces that at
-# supercondition_factor 1, and higher factors follow the majority -- the reason
-# DALL·E needs super-conditioning, made visible (docs/course-model.md).
-WRONG_COLOUR_SHARE = 0.2
-
 # Wording. Each list holds interchangeable phrases; the first is the plain one that
 # `plain_caption` (used for evaluation prompts) picks.
 SHAPE_WORDS = {
@@ -116,7 +110,6 @@ class SceneRecord:
     objects: tuple[ObjectRecord, ...]
     background: str
     caption: str
-    named_colour: str  # the primary object's colour as the caption says it (wrong in 20 %)
 
     @property
     def primary(self) -> ObjectRecord:
@@ -204,9 +197,7 @@ def _make_object(
     return ObjectRecord(shape, colour, size, position, centre, radius)
 
 
-def make_scene(
-    seed: int, index: int, two_object_share: float = 0.25, wrong_colour_share: float = WRONG_COLOUR_SHARE
-) -> SceneRecord:
+def make_scene(seed: int, index: int, two_object_share: float = 0.25) -> SceneRecord:
     """The `index`-th example of data set `seed`: attributes, then a caption for them."""
     rng = np.random.default_rng([seed, index])  # one independent stream per example
     background = _pick(rng, list(BACKGROUND_COLOURS))
@@ -226,27 +217,14 @@ def make_scene(
                 shrink=SECOND_OBJECT_SHRINK,
             )
         )
-    # Like alt-text on the web, some captions are wrong about the main colour. Drawn from
-    # a stream of its own, so pictures and wording do not depend on it.
-    noise = np.random.default_rng([seed, index, 1])
-    named_colour = primary.colour
-    if noise.random() < wrong_colour_share:
-        named_colour = _pick(noise, [c for c in colours if c not in {o.colour for o in objects}])
-    caption = make_caption(rng, objects, background, named_colour)
-    return SceneRecord(seed, index, tuple(objects), background, caption, named_colour)
+    caption = make_caption(rng, objects, background)
+    return SceneRecord(seed, index, tuple(objects), background, caption)
 
 
-def make_caption(
-    rng: np.random.Generator, objects: Sequence[ObjectRecord], background: str, named_colour: str | None = None
-) -> str:
+def make_caption(rng: np.random.Generator, objects: Sequence[ObjectRecord], background: str) -> str:
     """A caption in one of many wordings: synonyms, optional articles and attributes,
-    attributes in varying order. Colour and shape are always said; the primary object's
-    colour is said as `named_colour` when given (a wrong caption)."""
-    colours = [named_colour or objects[0].colour] + [obj.colour for obj in objects[1:]]
-    parts = [
-        _describe(rng, obj, colour, say_position=len(objects) > 1 or rng.random() < 0.85)
-        for obj, colour in zip(objects, colours)
-    ]
+    attributes in varying order. Colour and shape are always said."""
+    parts = [_describe(rng, obj, say_position=len(objects) > 1 or rng.random() < 0.85) for obj in objects]
     text = " and ".join(parts)
     if rng.random() < 0.15:
         text = _pick(rng, ["there is ", "a picture of ", "an image of ", "a drawing of "]) + text
@@ -256,8 +234,8 @@ def make_caption(
     return text
 
 
-def _describe(rng: np.random.Generator, obj: ObjectRecord, colour: str, say_position: bool) -> str:
-    colour = _pick(rng, COLOUR_WORDS[colour])
+def _describe(rng: np.random.Generator, obj: ObjectRecord, say_position: bool) -> str:
+    colour = _pick(rng, COLOUR_WORDS[obj.colour])
     shape = _pick(rng, SHAPE_WORDS[obj.shape])
     size = _pick(rng, SIZE_WORDS[obj.size]) if rng.random() < 0.7 else ""
     style = rng.random()

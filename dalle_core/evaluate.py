@@ -71,7 +71,7 @@ def reconstruction_metrics(model: MinDalle, encoder: VQGanEncoder, count: int = 
         "images": count,
         "mae": round(error.abs().mean().item(), 5),
         "mse": round(mse, 5),
-        "psnr_db": round(10 * np.log10(1 / max(mse, 1e-12)), 2),
+        "psnr_db": round(float(10 * np.log10(1 / max(mse, 1e-12))), 2),
         "codebook_used": round(image_tokens.unique().numel() / codebook.shape[0], 3),
         **{f"detected_{k}": round(v, 3) for k, v in read_back.items()},
     }
@@ -115,6 +115,12 @@ def evaluate_model(
     started = time.time()
     model = MinDalle(models_root=root, model="tiny", is_verbose=False)
     results: dict[str, Any] = {"model_dir": str(root), "top_k": top_k, "seed": seed}
+    truth_images, truth_records = make_dataset(reconstruction_count, seed=0, start=VALIDATION_START)
+    results["detector_on_ground_truth"] = {
+        k: round(v, 3) for k, v in detector_accuracy(truth_images, truth_records).items()
+    }
+    if progress:
+        print("detector on held-out ground truth:", results["detector_on_ground_truth"], flush=True)
     encoder = load_vqgan_encoder(root)
     if encoder is not None:
         results["reconstruction"] = reconstruction_metrics(model, encoder, reconstruction_count)

@@ -1,0 +1,74 @@
+"""The shipped course model: present, small, offline, deterministic, and it draws what it is asked."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dalle_core.batch_generation import generate_prompt_tokens
+from dalle_core.config import DalleConfig, VQGanConfig
+from dalle_core.detect import detect
+from dalle_core.evaluate import evaluate_model, evaluation_prompts, load_vqgan_encoder, markdown_table
+from dalle_core.pipeline import TINY_ROOT, MinDalle
+
+SHIPPED = ("config.json", "vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt", "metadata.json")
+pytestmark = pytest.mark.skipif(not (TINY_ROOT / "decoder.pt").is_file(), reason="course model not built yet")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return MinDalle(is_verbose=False)  # no weights given: the course model
+
+
+def test_files_are_there_and_small():
+    sizes = {name: (TINY_ROOT / name).stat().st_size for name in SHIPPED}
+    assert sum(p.stat().st_size for p in TINY_ROOT.iterdir() if p.is_file()) <= 15 * 2**20, sizes
+    with open(TINY_ROOT / "config.json", encoding="utf-8") as f:
+        data = json.load(f)
+    DalleConfig.from_dict(data["dalle"]), VQGanConfig.from_dict(data["vqgan"])
+    with open(TINY_ROOT / "metadata.json", encoding="utf-8") as f:
+        metadata = json.load(f)
+    assert metadata["settings"]["data_seed"] == 0 and metadata["wall_time_s"]["total_s"] < 3600
+
+
+def test_loads_offline_and_is_deterministic(model, monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the course model must not touch the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    offline = MinDalle(is_verbose=False)
+    first = offline.generate_images("a red circle in the top left corner", seed=7, grid_size=2)
+    again = model.generate_images("a red circle in the top left corner", seed=7, grid_size=2)
+    assert first.shape == (4, 64, 64, 3) and torch.equal(first, again)
+    other = model.generate_images("a red circle in the top left corner", seed=8, grid_size=2)
+    assert not torch.equal(first, other)
+
+
+def test_batched_prompts_draw_what_min_dalle_draws(model):
+    text = "a blue square in the centre"
+    settings = dict(temperature=1.0, top_k=64, supercondition_factor=16.0)
+    alone = model.generate_image_tokens(text, seed=5, grid_size=1, **settings)
+    batched = generate_prompt_tokens(model, [text], seed=5, **settings)
+    assert torch.equal(alone, batched)
+
+
+def test_draws_the_asked_colour_at_supercondition_16(model):
+    images = model.generate_images("a yellow triangle in the bottom right corner", seed=3, grid_size=2,
+                                   top_k=64, supercondition_factor=16.0)
+    colours = [detect(image).colour for image in images]
+    assert colours.count("yellow") >= 3, colours
+
+
+def test_vqgan_encoder_ships_with_the_model():
+    assert load_vqgan_encoder(TINY_ROOT) is not None
+
+
+def test_evaluation_runs_on_a_few_prompts():
+    assert len(evaluation_prompts()) == 360 and len(evaluation_prompts(12)) == 12
+    results = evaluate_model(prompt_count=6, factors=(16.0,), temperatures=(1.0,), reconstruction_count=8,
+                             progress=False)
+    assert 0.0 <= results["generation"][0]["colour"] <= 1.0 and results["reconstruction"]["images"] == 8
+    assert "| 16 | 1 |" in markdown_table(results)
