@@ -110,6 +110,7 @@ class SceneRecord:
     objects: tuple[ObjectRecord, ...]
     background: str
     caption: str
+    named_colour: str  # the primary object's colour as the caption says it (see make_scene)
 
     @property
     def primary(self) -> ObjectRecord:
@@ -197,8 +198,14 @@ def _make_object(
     return ObjectRecord(shape, colour, size, position, centre, radius)
 
 
-def make_scene(seed: int, index: int, two_object_share: float = 0.25) -> SceneRecord:
-    """The `index`-th example of data set `seed`: attributes, then a caption for them."""
+def make_scene(seed: int, index: int, two_object_share: float = 0.25, wrong_colour_share: float = 0.0) -> SceneRecord:
+    """The `index`-th example of data set `seed`: attributes, then a caption for them.
+
+    With `wrong_colour_share` > 0 that share of captions names a wrong colour for the
+    primary object, as web alt-text often is wrong (an experiment, off for the shipped
+    model); the draw comes from a stream of its own, so pictures do not depend on it and
+    the other captions stay word for word the same.
+    """
     rng = np.random.default_rng([seed, index])  # one independent stream per example
     background = _pick(rng, list(BACKGROUND_COLOURS))
     colours = [c for c in OBJECT_COLOURS if c != background]
@@ -217,14 +224,26 @@ def make_scene(seed: int, index: int, two_object_share: float = 0.25) -> SceneRe
                 shrink=SECOND_OBJECT_SHRINK,
             )
         )
-    caption = make_caption(rng, objects, background)
-    return SceneRecord(seed, index, tuple(objects), background, caption)
+    named_colour = primary.colour
+    if wrong_colour_share > 0:
+        noise = np.random.default_rng([seed, index, 1])
+        if noise.random() < wrong_colour_share:
+            named_colour = _pick(noise, [c for c in colours if c not in {o.colour for o in objects}])
+    caption = make_caption(rng, objects, background, named_colour)
+    return SceneRecord(seed, index, tuple(objects), background, caption, named_colour)
 
 
-def make_caption(rng: np.random.Generator, objects: Sequence[ObjectRecord], background: str) -> str:
+def make_caption(
+    rng: np.random.Generator, objects: Sequence[ObjectRecord], background: str, named_colour: str | None = None
+) -> str:
     """A caption in one of many wordings: synonyms, optional articles and attributes,
-    attributes in varying order. Colour and shape are always said."""
-    parts = [_describe(rng, obj, say_position=len(objects) > 1 or rng.random() < 0.85) for obj in objects]
+    attributes in varying order. Colour and shape are always said; the primary object's
+    colour is said as `named_colour` when given."""
+    colours = [named_colour or objects[0].colour] + [obj.colour for obj in objects[1:]]
+    parts = [
+        _describe(rng, obj, colour, say_position=len(objects) > 1 or rng.random() < 0.85)
+        for obj, colour in zip(objects, colours)
+    ]
     text = " and ".join(parts)
     if rng.random() < 0.15:
         text = _pick(rng, ["there is ", "a picture of ", "an image of ", "a drawing of "]) + text
@@ -234,8 +253,8 @@ def make_caption(rng: np.random.Generator, objects: Sequence[ObjectRecord], back
     return text
 
 
-def _describe(rng: np.random.Generator, obj: ObjectRecord, say_position: bool) -> str:
-    colour = _pick(rng, COLOUR_WORDS[obj.colour])
+def _describe(rng: np.random.Generator, obj: ObjectRecord, colour: str, say_position: bool) -> str:
+    colour = _pick(rng, COLOUR_WORDS[colour])
     shape = _pick(rng, SHAPE_WORDS[obj.shape])
     size = _pick(rng, SIZE_WORDS[obj.size]) if rng.random() < 0.7 else ""
     style = rng.random()

@@ -54,6 +54,7 @@ class TrainSettings:
 
     data_seed: int = 0
     seed: int = 0
+    wrong_colour_share: float = 0.0  # captions naming a wrong colour (data.make_scene); an experiment
     caption_count: int = 20000  # captions the BPE is trained on
     bpe_vocab_size: int = 512
     vqgan_steps: int = 1500
@@ -147,7 +148,7 @@ def train_course_model(
 
     # 1. text tokenizer ----------------------------------------------------------------
     t = time.time()
-    captions = [make_scene(settings.data_seed, i).caption for i in range(settings.caption_count)]
+    captions = [_caption(settings, i) for i in range(settings.caption_count)]
     vocab, merges = train_bpe(captions, vocab_size=settings.bpe_vocab_size)
     save_bpe(vocab, merges, out)
     tokenizer = TextTokenizer(vocab, merges)
@@ -185,7 +186,7 @@ def train_course_model(
     t = time.time()
     image_tokens = tokenize_dataset(autoencoder, settings.example_count, settings.data_seed, progress=progress)
     text_tokens = pack_text(tokenizer, captions_for(settings, 0, settings.example_count, captions), 64)
-    val_captions = [make_scene(settings.data_seed, VALIDATION_START + i).caption for i in range(settings.validation_count)]
+    val_captions = [_caption(settings, VALIDATION_START + i) for i in range(settings.validation_count)]
     val_text = pack_text(tokenizer, val_captions, 64)
     val_images = _tokenize_range(autoencoder, settings, VALIDATION_START, settings.validation_count)
     wall["tokenize_s"] = time.time() - t
@@ -253,7 +254,11 @@ def train_course_model(
 
 def captions_for(settings: TrainSettings, start: int, count: int, known: list[str]) -> list[str]:
     """Captions of examples start..start+count-1, reusing the ones already made for the BPE."""
-    return [known[i] if i < len(known) else make_scene(settings.data_seed, i).caption for i in range(start, start + count)]
+    return [known[i] if i < len(known) else _caption(settings, i) for i in range(start, start + count)]
+
+
+def _caption(settings: TrainSettings, index: int) -> str:
+    return make_scene(settings.data_seed, index, wrong_colour_share=settings.wrong_colour_share).caption
 
 
 def _tokenize_range(autoencoder, settings: TrainSettings, start: int, count: int) -> torch.Tensor:
@@ -297,6 +302,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--vqgan-steps", type=int, help=f"VQGAN batches (default {defaults.vqgan_steps})")
     parser.add_argument("--dalle-steps", type=int, help=f"transformer batches (default {defaults.dalle_steps})")
     parser.add_argument("--examples", type=int, help=f"tokenized training pairs (default {defaults.example_count})")
+    parser.add_argument("--wrong-colour-share", type=float, default=defaults.wrong_colour_share,
+                        help="share of captions naming a wrong colour (default 0: the shipped model)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -305,7 +312,10 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    changes: dict[str, Any] = {"seed": args.seed, "data_seed": args.data_seed, "threads": args.threads}
+    if not 0.0 <= args.wrong_colour_share < 1.0:
+        raise SystemExit(f"--wrong-colour-share must be in [0, 1), got {args.wrong_colour_share}")
+    changes: dict[str, Any] = {"seed": args.seed, "data_seed": args.data_seed, "threads": args.threads,
+                               "wrong_colour_share": args.wrong_colour_share}
     for name, field_name in (("vqgan_steps", "vqgan_steps"), ("dalle_steps", "dalle_steps"), ("examples", "example_count")):
         value = getattr(args, name)
         if value is not None:

@@ -92,3 +92,17 @@ def test_plain_caption():
     assert plain_caption("circle", "red", "top left") == "a red circle in the top left corner"
     assert plain_caption("square", "orange", background="black") == "an orange square on a black background"
     assert plain_caption("star", "blue", size="large") == "a large blue star"
+
+
+def test_wrong_colour_captions_are_opt_in_and_change_captions_only(dataset):
+    images, records = dataset
+    assert all(r.named_colour == r.primary.colour for r in records)  # off by default
+    noisy = [make_scene(7, i, wrong_colour_share=0.2) for i in range(400)]
+    wrong = [r for r in noisy if r.named_colour != r.primary.colour]
+    assert 0.12 < len(wrong) / len(noisy) < 0.28
+    for record in wrong:  # never the background or another object's colour
+        assert record.named_colour not in {record.background} | {o.colour for o in record.objects}
+        assert record.objects == records[record.index].objects
+        assert np.array_equal(render(record), images[record.index])
+    right = [r for r in noisy if r.named_colour == r.primary.colour]
+    assert all(r.caption == records[r.index].caption for r in right)
