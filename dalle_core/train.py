@@ -30,8 +30,8 @@ from .dalle_train import course_dalle_config, pack_text, train_dalle, validation
 from .data import make_scene, plain_caption
 from .tokenizer import TextTokenizer
 from .vqgan_train import (
-    VALIDATION_START, course_vqgan_config, evaluate_reconstruction, save_reconstruction_grid, tokenize_dataset,
-    train_vqgan,
+    VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
+    save_reconstruction_grid, tokenize_dataset, train_vqgan,
 )
 
 DEFAULT_OUT = Path(__file__).parent / "assets" / "tiny"
@@ -55,6 +55,7 @@ class TrainSettings:
     data_seed: int = 0
     seed: int = 0
     wrong_colour_share: float = 0.0  # captions naming a wrong colour (data.make_scene); an experiment
+    vqgan_from: str | None = None  # a model folder whose VQGAN to reuse instead of training one
     caption_count: int = 20000  # captions the BPE is trained on
     bpe_vocab_size: int = 512
     vqgan_steps: int = 1500
@@ -163,11 +164,15 @@ def train_course_model(
         if samples is not None:
             save_reconstruction_grid(pixels, reconstruction, samples / f"vqgan_step{step + 1:05d}.png")
 
-    autoencoder, vqgan_history = train_vqgan(
-        vqgan_config, settings.vqgan_steps, settings.vqgan_batch_size, settings.vqgan_learning_rate,
-        data_seed=settings.data_seed, seed=settings.seed, on_sample=on_vqgan_sample,
-        sample_every=max(settings.vqgan_steps // 4, 1), progress=progress,
-    )
+    if settings.vqgan_from:  # reuse a trained VQGAN: only the transformer is retrained
+        autoencoder, vqgan_history = load_autoencoder(settings.vqgan_from), VQGanHistory()
+        vqgan_config = autoencoder.config
+    else:
+        autoencoder, vqgan_history = train_vqgan(
+            vqgan_config, settings.vqgan_steps, settings.vqgan_batch_size, settings.vqgan_learning_rate,
+            data_seed=settings.data_seed, seed=settings.seed, on_sample=on_vqgan_sample,
+            sample_every=max(settings.vqgan_steps // 4, 1), progress=progress,
+        )
     detokenizer = autoencoder.export_detokenizer().to(memory_format=torch.contiguous_format)
     save_state_dict(detokenizer, out / "detoker.pt", dtype)
     # Not needed to generate; shipped so the course can turn a picture into tokens.
@@ -235,6 +240,7 @@ def train_course_model(
         "bpe": {"vocab_size": len(vocab), "merges": len(merges)},
         "vqgan": {
             "final_train_loss": _tail_mean(vqgan_history.loss),
+            "reused_from": settings.vqgan_from,
             "restarted_codes": vqgan_history.restarted,
             "held_out": {k: round(v, 5) for k, v in reconstruction.items()},
         },
@@ -276,9 +282,9 @@ def _probe_attributes(count: int) -> list[tuple[str, str, str]]:
     return [(SHAPES[i % len(SHAPES)], colours[i % len(colours)], positions[(i * 7) % len(positions)]) for i in range(count)]
 
 
-def _tail_mean(values: list[float], count: int = 50) -> float:
+def _tail_mean(values: list[float], count: int = 50) -> float | None:
     tail = values[-count:]
-    return round(float(np.mean(tail)), 5) if tail else float("nan")
+    return round(float(np.mean(tail)), 5) if tail else None
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -304,6 +310,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--examples", type=int, help=f"tokenized training pairs (default {defaults.example_count})")
     parser.add_argument("--wrong-colour-share", type=float, default=defaults.wrong_colour_share,
                         help="share of captions naming a wrong colour (default 0: the shipped model)")
+    parser.add_argument("--vqgan-from", help="reuse the VQGAN of this model folder; train only the transformer")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -315,7 +322,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     if not 0.0 <= args.wrong_colour_share < 1.0:
         raise SystemExit(f"--wrong-colour-share must be in [0, 1), got {args.wrong_colour_share}")
     changes: dict[str, Any] = {"seed": args.seed, "data_seed": args.data_seed, "threads": args.threads,
-                               "wrong_colour_share": args.wrong_colour_share}
+                               "wrong_colour_share": args.wrong_colour_share, "vqgan_from": args.vqgan_from}
     for name, field_name in (("vqgan_steps", "vqgan_steps"), ("dalle_steps", "dalle_steps"), ("examples", "example_count")):
         value = getattr(args, name)
         if value is not None:

@@ -70,6 +70,24 @@ class VQGanAutoencoder(torch.nn.Module):
         return self.detokenizer
 
 
+def load_autoencoder(root: str | Path) -> VQGanAutoencoder:
+    """A trained autoencoder from a model folder's config.json, vqgan_encoder.pt and detoker.pt
+    (the codebook is the detokenizer's `embedding`), to retrain only the transformer."""
+    import json
+
+    root = Path(root)
+    with open(root / "config.json", encoding="utf-8") as f:
+        config = VQGanConfig.from_dict(json.load(f)["vqgan"])
+    model = VQGanAutoencoder(config)
+    for module, name in ((model.encoder, "vqgan_encoder.pt"), (model.detokenizer, "detoker.pt")):
+        if not (root / name).is_file():
+            raise FileNotFoundError(f"{root / name} does not exist; train the VQGAN first (drop --vqgan-from)")
+        module.load_state_dict({k: v.float() for k, v in torch.load(root / name, map_location="cpu").items()})
+    model.quantizer.initialize(model.detokenizer.embedding.weight.detach())
+    model.quantizer.codebook.copy_(model.detokenizer.embedding.weight.detach())  # exactly, not k-means of it
+    return model.eval()
+
+
 @dataclass
 class VQGanHistory:
     steps: list[int] = field(default_factory=list)

@@ -74,3 +74,13 @@ def test_command_line_options():
     assert settings.is_quick and settings.dalle_steps == 7 and settings.seed == 3 and callable(args.func)
     full = settings_from_args(parser.parse_args(["train"]))
     assert not full.is_quick and full.dalle_steps == TrainSettings().dalle_steps
+
+
+def test_transformer_alone_can_be_retrained_on_a_trained_vqgan(trained, tmp_path):
+    out, _ = trained
+    settings = TrainSettings.quick(dalle_steps=5, example_count=32, validation_count=8, vqgan_from=str(out),
+                                   wrong_colour_share=0.2)
+    metadata = train_course_model(settings, tmp_path, samples_dir=None, progress=False)
+    assert metadata["vqgan"]["reused_from"] == str(out)
+    assert (tmp_path / "detoker.pt").read_bytes() == (out / "detoker.pt").read_bytes()
+    MinDalle(models_root=tmp_path, model="tiny", is_verbose=False).generate_images("a red circle", seed=1, top_k=8)
