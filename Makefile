@@ -2,6 +2,7 @@
 #            prints the URL with it (a token given on the command line is printed as "..."); JUPYTER_TOKEN sets one
 # make test  checks the package and re-executes every notebook (strict nbval)
 # make html  exports the course as a static site in site/; make bench measures speed
+# make slides  reveal.js slides of the lecture notebooks in site/slides/ (offline); make docs  regenerates docs/shapes.md and docs/images/
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ CHROMIUM := /usr/bin/chromium
 # Jupyter refuses to start as root without --allow-root (CI and containers run as root)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test test-package test-notebooks bench html clean-venv
+.PHONY: lab test test-package test-notebooks bench html slides docs clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,13 @@ bench: $(STAMP)
 
 html: $(STAMP)
 	$(BIN)/python scripts/export_html.py
+
+slides: $(STAMP)
+	$(BIN)/python scripts/export_slides.py
+
+docs: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/shape_cheatsheet.py
+	OMP_NUM_THREADS=1 $(BIN)/python docs/figures.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -52,6 +52,7 @@ def index_page(entries: list[tuple[str, str, str, str | None]]) -> str:
         "</head><body>\n<h1>DALL·E Mini from the inside</h1>\n"
         "<p>An annotated notebook course on <code>dalle_core</code>: every tensor of DALL·E Mini / Mega "
         "text-to-image inference, with the course model's numbers and DALL·E Mega's shapes.</p>\n"
+        "<p>Slides of the lecture notebooks: <a href='slides/index.html'>slides/</a> (after <code>make slides</code>).</p>\n"
         f"<ol start='0'>\n{chr(10).join(rows)}\n</ol>\n</body></html>\n"
     )
 
@@ -65,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if not main_notebooks:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 1
-    if out.exists():
-        shutil.rmtree(out)
+    if out.exists():  # start clean, but keep the slides `make slides` wrote into site/slides/
+        for child in out.iterdir():
+            if child.name != "slides":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     exporter = HTMLExporter(template_name="lab")
     entries = []
     for source in main_notebooks:

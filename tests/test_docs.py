@@ -100,3 +100,106 @@ def test_architecture_shapes_are_the_traced_ones():
     assert len(rows) >= 12, rows
     for name, shape in rows:
         assert shape == str(mega.shape(name)), f"docs/architecture.md says {name} {shape}, the code {mega.shape(name)}"
+
+
+# ---- slides ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def slides():
+    return load_script("export_slides")
+
+
+def test_slide_types_follow_headings(slides):
+    import nbformat
+
+    widget = {"output_type": "display_data", "metadata": {},
+              "data": {slides.WIDGET_VIEW: {"model_id": "x"}, "text/plain": "interactive(...)"}}
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title\n\n## What you will learn\n\n- a\n\n```\n# not a heading\n```\nprose"),
+        nbformat.v4.new_code_cell("import torch"),  # setup: no output
+        nbformat.v4.new_markdown_cell("A long paragraph. " * 30 + "\n\n### Detail\n\nThe same, smaller:"),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+        nbformat.v4.new_code_cell("slider", outputs=[nbformat.from_dict(widget)]),
+    ])
+    typed = slides.with_slide_types(notebook)
+    kinds = [(c.cell_type, c.metadata["slideshow"]["slide_type"]) for c in typed.cells]
+    assert kinds == [
+        ("markdown", "slide"), ("markdown", "slide"), ("code", "notes"), ("markdown", "subslide"),
+        ("markdown", "subslide"), ("code", "-"), ("code", "subslide"),
+    ]
+    assert "# not a heading" in typed.cells[1].source  # fenced code is never cut
+    assert slides.WIDGET_VIEW not in typed.cells[-1].outputs[0]["data"]
+    assert "metadata" in notebook.cells[4].outputs[0] and slides.WIDGET_VIEW in notebook.cells[4].outputs[0]["data"]
+
+
+def fake_vendor(slides, root: Path) -> Path:
+    """The npm cache layout with placeholder files: the export must not need the network."""
+    for source in slides.VENDOR_FILES:
+        path = root / "node_modules" / source
+        if source.endswith((".js", "LICENSE")):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("/* placeholder */\n", encoding="utf-8")
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    notes = root / "node_modules" / "reveal.js" / "plugin" / "notes" / "notes.js"
+    notes.write_text("/* placeholder */\n", encoding="utf-8")
+    for name in ("reveal.js", "reveal.css", "theme/white.css"):
+        path = root / "node_modules" / "reveal.js" / "dist" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("/* placeholder */\n", encoding="utf-8")
+    return root
+
+
+def section_counts(page: str) -> tuple[int, int]:
+    """(slides, sub-slides): reveal.js nests a <section> per sub-slide inside one per slide."""
+    depth = top = sub = 0
+    for tag in re.findall(r"<section\b|</section>", page):
+        if tag == "</section>":
+            depth -= 1
+            continue
+        depth += 1
+        top += depth == 1
+        sub += depth == 2
+    assert depth == 0, "unbalanced <section> tags"
+    return top, sub
+
+
+def local_references(page: str) -> list[str]:
+    return re.findall(r'<script[^>]*\ssrc="([^"]+)"', page) + re.findall(r'<link[^>]*\shref="([^"]+)"', page)
+
+
+def test_slides_export_offline(slides, tmp_path, capsys):
+    out = tmp_path / "slides"
+    names = ["00_overview.ipynb", "04_sampling.ipynb"]
+    code = slides.main([*names, "--out", str(out), "--vendor", str(fake_vendor(slides, tmp_path / "vendor")),
+                        "--no-install"])
+    assert code == 0
+    assert "WARNING" not in capsys.readouterr().err
+    pages = sorted(p.name for p in out.glob("*.slides.html"))
+    assert pages == ["00_overview.slides.html", "04_sampling.slides.html"]
+    for name in pages:
+        page = (out / name).read_text(encoding="utf-8")
+        top, sub = section_counts(page)
+        assert top >= 4 and sub >= 10, (name, top, sub)  # several slides, each with sub-slides
+        references = local_references(page)
+        assert references, name
+        for ref in references:  # every script and style sheet is a file next to the slides
+            assert "://" not in ref and not ref.startswith("//"), (name, ref)
+            assert (out / ref).is_file(), (name, ref)
+        assert "/plugin/notes/notes.js" in page and 'vendor/reveal.js/dist/reveal.js' in page
+    sampling = (out / "04_sampling.slides.html").read_text(encoding="utf-8")
+    assert "$$" in sampling  # the formula is left for MathJax
+    assert "interactive widget" in sampling and slides.WIDGET_VIEW not in sampling
+    assert 'href="../solutions/04_sampling.html"' in sampling  # the static site's page (make html)
+    assert not re.search(r'href="[^"]*\.ipynb', sampling)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.count("<li>") == 2 and "00_overview.slides.html" in index
+
+
+def test_slides_fall_back_to_cdn_with_a_message(slides, tmp_path, capsys):
+    out = tmp_path / "slides"
+    code = slides.main(["00_overview.ipynb", "--out", str(out), "--vendor", str(tmp_path / "empty"), "--no-install"])
+    assert code == 0
+    assert "need a network" in capsys.readouterr().err
+    page = (out / "00_overview.slides.html").read_text(encoding="utf-8")
+    assert slides.CDN["reveal"] in page and slides.CDN["require_js"] in page
+    assert not (out / "vendor").exists()
