@@ -203,3 +203,80 @@ def test_slides_fall_back_to_cdn_with_a_message(slides, tmp_path, capsys):
     page = (out / "00_overview.slides.html").read_text(encoding="utf-8")
     assert slides.CDN["reveal"] in page and slides.CDN["require_js"] in page
     assert not (out / "vendor").exists()
+
+
+# ---- pages, links, classroom ------------------------------------------------------------
+@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")) + ["../README.md"])
+def test_relative_links_resolve(page):
+    path = (DOCS / page).resolve()
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)  # links inside code blocks are examples
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        file, _, anchor = target.partition("#")
+        assert (path.parent / file).exists(), f"{page} links to {target}, which does not exist"
+        if anchor and file.endswith(".md"):
+            headings = re.findall(r"^#+ (.+)$", (path.parent / file).read_text(encoding="utf-8"), re.MULTILINE)
+            slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+            assert anchor in slugs, f"{page} links to {target}: no such heading in {file}"
+
+
+
+
+def test_teaching_guide_covers_every_notebook():
+    guide = (DOCS / "teaching-guide.md").read_text(encoding="utf-8")
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert notebook.stem in guide, f"docs/teaching-guide.md does not mention {notebook.name}"
+
+
+# ---- Binder / repo2docker ----------------------------------------------------------------
+def points_into_repository(line: str) -> bool:
+    """repo2docker's rule for a pip line that needs the repository (`-e .`, `-r file`, `./pkg`)."""
+    line = line.split("#", 1)[0].strip()
+    if line.startswith(("-r", "-c", "--requirement", "--constraint")):
+        return True
+    if line.startswith("--") and "=" in line:
+        line = line.split("=", 1)[1]
+    elif line.startswith("-"):
+        parts = line.split(None, 1)
+        if len(parts) < 2:
+            return False
+        line = parts[1]
+    path = line.split("://", 1)[1] if "://" in line else line
+    return "file://" in line or path.startswith(".")
+
+
+def test_environment_yml_follows_repo2docker_conventions():
+    import tomllib
+
+    import yaml
+
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists(), \
+        "a binder/ folder would make repo2docker ignore the root environment.yml"
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert any(re.fullmatch(r"python\s*=+\s*3\.\d+", d) for d in conda), "repo2docker reads python=X.Y"
+    assert "pip" in conda
+    # a local requirement makes repo2docker install the environment after copying the
+    # repository, which `-e .` needs; it is also what installs dalle_core at all
+    assert "-e ." in pip and any(points_into_repository(line) for line in pip)
+    assert not points_into_repository("--extra-index-url https://download.pytorch.org/whl/cpu")
+    assert points_into_repository("-e .") and not points_into_repository("torch>=2.1")
+    names = {re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower() for d in conda + pip if not d.startswith("-")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    needed = {re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    needed |= {"jupyterlab", "ipykernel", "ipywidgets", "nbgitpuller"}
+    assert needed <= names, f"environment.yml lacks {sorted(needed - names)}"
+
+
+def test_readme_binder_badge_opens_the_first_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\(https://mybinder\.org/v2/gh/([^/)]+)/([^/)]+)/HEAD\?labpath=([^)]+)\)", readme)
+    assert links, "no Binder badge in README.md"
+    for owner, repo, labpath in links:
+        assert labpath == "notebooks%2F00_overview.ipynb"
+        assert (ROOT / labpath.replace("%2F", "/")).is_file()
+        if (owner, repo) == ("OWNER", "REPO"):  # the placeholder must be explained
+            assert "OWNER/REPO" in (DOCS / "classroom.md").read_text(encoding="utf-8")
