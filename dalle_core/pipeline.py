@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from .config import DalleConfig, VQGanConfig
 from .decoder import DalleBartDecoder
 from .encoder import DalleBartEncoder, text_attention_mask
+from .memory import return_large_blocks_promptly
 from .sampling import check_settings
 from .tokenizer import PAD_ID, TextTokenizer, fit_tokens
 from .trace import record
@@ -216,6 +217,8 @@ class MinDalle:
             print(message)
 
     def _init_modules(self) -> None:
+        if self.device.type == "cpu":  # peaks count live tensors only (see dalle_core/memory.py)
+            return_large_blocks_promptly()
         self._say("initializing TextTokenizer")
         self.tokenizer = TextTokenizer.from_files(self.paths["vocab"], self.paths["merges"])
         self.encoder = self.decoder = self.detokenizer = None

@@ -42,8 +42,12 @@ class ResnetBlock(nn.Module):
         self.nin_shortcut = nn.Conv2d(count_in, count_out, 1) if count_in != count_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(swish(self.norm1(x)))
-        h = self.conv2(swish(self.norm2(h)))
+        # one statement per step, so each input is freed as soon as its output exists:
+        # `h = conv2(swish(norm2(h)))` would keep the old h alive through conv2
+        h = swish(self.norm1(x))
+        h = self.conv1(h)
+        h = swish(self.norm2(h))
+        h = self.conv2(h)
         if self.nin_shortcut is not None:
             x = self.nin_shortcut(x)
         return residual(x, h)
