@@ -67,8 +67,8 @@ class DecoderLayer(nn.Module):
             mask = causal_mask(token_index, torch.arange(key_count, device=x.device))
         else:  # slots 0..key_count-1 are written; one new token sees them all
             mask = None if x.shape[1] == 1 else causal_mask(token_index, torch.arange(key_count, device=x.device))
-        keys = layer_state[:batch_count, :key_count].to(x.dtype)  # (B, key_count, E)
-        values = layer_state[batch_count:, :key_count].to(x.dtype)  # (B, key_count, E)
+        keys = layer_state[:batch_count, :key_count]  # (B, key_count, E), in the cache's dtype
+        values = layer_state[batch_count:, :key_count]  # (B, key_count, E)
         return self.self_attn(x, keys, values, mask)
 
     def forward(

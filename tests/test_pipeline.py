@@ -132,3 +132,14 @@ def test_recording_keeps_values_when_asked(model):
     torch.testing.assert_close(weights[0].value.sum(-1), torch.ones(2, TEST_TINY.attention_head_count, 64))
     with pytest.raises(AssertionError, match="expected"):
         check_shape(weights[0].value, (1, 2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cache_dtype_on_the_cpu(tiny_root, dtype):
+    """A float32 cache by default on the CPU (fast float32 attention); any dtype on request."""
+    wide = MinDalle(tiny_root, dtype=dtype, model="tiny", is_verbose=False)
+    narrow = MinDalle(tiny_root, dtype=dtype, model="tiny", is_verbose=False, attention_state_dtype=dtype)
+    assert wide.attention_state_dtype == torch.float32 and narrow.attention_state_dtype == dtype
+    for model in (wide, narrow):
+        tokens = model.generate_image_tokens("a red circle", seed=3, grid_size=2)
+        assert tokens.shape == (4, 16) and 0 <= int(tokens.min()) and int(tokens.max()) < 64
