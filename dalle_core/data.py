@@ -202,9 +202,9 @@ def make_scene(seed: int, index: int, two_object_share: float = 0.25, wrong_colo
     """The `index`-th example of data set `seed`: attributes, then a caption for them.
 
     With `wrong_colour_share` > 0 that share of captions names a wrong colour for the
-    primary object, as web alt-text often is wrong (an experiment, off for the shipped
-    model); the draw comes from a stream of its own, so pictures do not depend on it and
-    the other captions stay word for word the same.
+    primary object, as web alt-text often is wrong (the shipped model was trained with 0.2,
+    `train.TrainSettings`); the draw comes from a stream of its own, so pictures do not
+    depend on it and the other captions stay word for word the same.
     """
     rng = np.random.default_rng([seed, index])  # one independent stream per example
     background = _pick(rng, list(BACKGROUND_COLOURS))

@@ -54,7 +54,9 @@ class TrainSettings:
 
     data_seed: int = 0
     seed: int = 0
-    wrong_colour_share: float = 0.0  # captions naming a wrong colour (data.make_scene); an experiment
+    # captions naming a wrong colour (data.make_scene): the plain conditional model (s = 1)
+    # copies that noise and super-conditioning removes it, the contrast notebook 04 teaches
+    wrong_colour_share: float = 0.2
     vqgan_from: str | None = None  # a model folder whose VQGAN to reuse instead of training one
     caption_count: int = 20000  # captions the BPE is trained on
     bpe_vocab_size: int = 512
@@ -309,7 +311,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--dalle-steps", type=int, help=f"transformer batches (default {defaults.dalle_steps})")
     parser.add_argument("--examples", type=int, help=f"tokenized training pairs (default {defaults.example_count})")
     parser.add_argument("--wrong-colour-share", type=float, default=defaults.wrong_colour_share,
-                        help="share of captions naming a wrong colour (default 0: the shipped model)")
+                        help=f"share of captions naming a wrong colour (default {defaults.wrong_colour_share}, as the shipped model)")
     parser.add_argument("--vqgan-from", help="reuse the VQGAN of this model folder; train only the transformer")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)")

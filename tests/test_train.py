@@ -84,3 +84,16 @@ def test_transformer_alone_can_be_retrained_on_a_trained_vqgan(trained, tmp_path
     assert metadata["vqgan"]["reused_from"] == str(out)
     assert (tmp_path / "detoker.pt").read_bytes() == (out / "detoker.pt").read_bytes()
     MinDalle(models_root=tmp_path, model="tiny", is_verbose=False).generate_images("a red circle", seed=1, top_k=8)
+
+
+def test_default_settings_are_the_shipped_models():
+    """`python -m dalle_core train` with no options must rebuild the shipped files."""
+    import json
+    from dataclasses import asdict
+
+    from dalle_core.pipeline import TINY_ROOT
+
+    shipped = json.loads((TINY_ROOT / "metadata.json").read_text())["settings"]
+    defaults = asdict(TrainSettings())
+    differing = {k: (shipped.get(k), v) for k, v in defaults.items() if k != "threads" and shipped.get(k) != v}
+    assert not differing, f"TrainSettings defaults differ from the shipped model's settings: {differing}"
