@@ -26,7 +26,14 @@ def mini_root(tmp_path_factory):
     return root
 
 
+def _peak_rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
 def test_generate_images_equals_min_dalle(mini_root, monkeypatch):
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # restart the peak (VmHWM) count from the current resident size
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -36,11 +43,16 @@ def test_generate_images_equals_min_dalle(mini_root, monkeypatch):
         requested = []
         # min-dalle asks the hub for config.json on every construction: refuse, and count
         monkeypatch.setattr(oracle.reference.requests, "get", lambda url, *a, **k: requested.append(url))
-        ref = oracle.MinDalle(str(mini_root), is_mega=False, is_verbose=False, device="cpu")
-        ref_images = ref.generate_images("a red circle on a green background", 7, grid_size=1)
-        torch.set_grad_enabled(True)  # min-dalle's module import turned it off
+        # min-dalle counts on its import having turned autograd off for the whole process
+        # (tests/oracle.py undoes that); with autograd on, its 256 steps keep every
+        # activation for a backward pass, and this test peaked at 19 GB
+        with torch.no_grad():
+            ref = oracle.MinDalle(str(mini_root), is_mega=False, is_verbose=False, device="cpu")
+            ref_images = ref.generate_images("a red circle on a green background", 7, grid_size=1)
     finally:
         torch.set_num_threads(threads)
     assert all(url.endswith("config.json") for url in requested)
     assert ours_images.shape == ref_images.shape == (1, 256, 256, 3)
     assert torch.equal(ours_images, ref_images)
+    # both programs, one after the other, each about 2.4 GiB: more means a leak or a graph kept
+    assert _peak_rss_mib() < 4096, f"peak resident memory {_peak_rss_mib():.0f} MiB"
