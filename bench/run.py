@@ -9,6 +9,7 @@ what a token step must at least read).
 
     python bench/run.py                 # writes docs/performance.md and docs/images/performance.png
     python bench/run.py --repeats 1 --configs float32:1
+    python bench/run.py --report-only   # rewrite the report from build/bench-runs.json
 """
 from __future__ import annotations
 
