@@ -12,7 +12,7 @@ and the embedding rows add well under 1%.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -44,6 +44,14 @@ def _element_size(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
+def token_weight_count(config: DalleConfig) -> int:
+    """Weights one token passes through in the decoder, cross-attention k_proj/v_proj left out:
+    per layer self-attention q, k, v, out, cross-attention q, out and the GLU's fc0, fc1, fc2;
+    then lm_head."""
+    E, G = config.embed_count, config.glu_embed_count
+    return config.layer_count * (6 * E * E + 3 * E * G) + (config.image_vocab_count + 1) * E
+
+
 def decoder_step_cost(
     config: DalleConfig,
     image_count: int,
@@ -67,21 +75,17 @@ def decoder_step_cost(
         raise ValueError(f"token_index must be an int in 0..{config.image_token_count - 1}, got {token_index!r}")
     weight_size = _element_size(dtype)
     cache_size = _element_size(attention_state_dtype or dtype)
-    E, G, L = config.embed_count, config.glu_embed_count, config.layer_count
+    E, L = config.embed_count, config.layer_count
     rows, text = 2 * image_count, config.text_token_count  # 2n rows; 64 text positions
     keys = config.image_token_count if attend_all_slots else token_index + 1
 
-    # weights per layer: self-attention q, k, v, out; cross-attention q, out; GLU fc0, fc1, fc2
-    layer_weights = 6 * E * E + 3 * E * G
-    head_weights = (config.image_vocab_count + 1) * E  # lm_head
-    weights = L * layer_weights + head_weights
+    weights = token_weight_count(config)
     flops = 2 * rows * weights  # every weight: one multiply-add per row
-    if not cross_attention_cached:
-        weights += L * 2 * E * E  # cross-attention k_proj and v_proj, read at every step too
     flops += L * 2 * (2 * rows * keys * E)  # self-attention: q k^T and weights v, all heads
     flops += L * 2 * (2 * rows * text * E)  # cross-attention over the 64 text positions
     if not cross_attention_cached:
-        flops += L * 2 * (2 * rows * text * E * E)  # k_proj and v_proj of the (2n, 64, E) encoder_state
+        weights += L * 2 * E * E  # cross-attention k_proj and v_proj, read at every step too
+        flops += L * 2 * (2 * rows * text * E * E)  # ... applied to the (2n, 64, E) encoder_state
     cache = L * 2 * rows * (keys + 1) * E * cache_size  # read `keys` slots of keys and values, write one
     cross = L * 2 * rows * text * E * weight_size if cross_attention_cached else 0
     return StepCost(weight_bytes=weights * weight_size, cache_bytes=cache, cross_bytes=cross, flops=flops)
@@ -90,15 +94,15 @@ def decoder_step_cost(
 def generation_cost(config: DalleConfig, image_count: int, **options) -> StepCost:
     """All `image_token_count` steps of one generation, summed (options as `decoder_step_cost`)."""
     steps = [decoder_step_cost(config, image_count, i, **options) for i in range(config.image_token_count)]
-    return StepCost(*(sum(getattr(s, f) for s in steps) for f in ("weight_bytes", "cache_bytes", "cross_bytes", "flops")))
+    return StepCost(*(sum(getattr(s, f.name) for s in steps) for f in fields(StepCost)))
 
 
 def recomputed_generation_flops(config: DalleConfig, image_count: int, token_count: int | None = None) -> int:
     """FLOPs of generating the first `token_count` tokens (default: all) without a cache:
     step i pushes all i + 1 tokens through every layer."""
-    E, G, L = config.embed_count, config.glu_embed_count, config.layer_count
+    E, L = config.embed_count, config.layer_count
     rows, text = 2 * image_count, config.text_token_count
-    per_token = 2 * rows * (L * (6 * E * E + 3 * E * G) + (config.image_vocab_count + 1) * E)
+    per_token = 2 * rows * token_weight_count(config)
     total = 0
     for i in range(config.image_token_count if token_count is None else token_count):
         tokens = i + 1
