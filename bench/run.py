@@ -156,12 +156,12 @@ def summarize_all(runs: dict) -> dict:
 
 def predicted_vs_floor(dtype: str, images: int, device: str) -> float:
     """Bytes a whole generation reads (weights, cache, cross-attention keys/values), counted
-    by dalle_core.cost, over the bytes the floor reads: every decoder weight matrix, the
+    by dalle_core.lab.cost, over the bytes the floor reads: every decoder weight matrix, the
     cross-attention's k_proj and v_proj included, which dalle_core's step does not read."""
     import torch
 
     from dalle_core import DalleConfig
-    from dalle_core.cost import generation_cost
+    from dalle_core.lab.cost import generation_cost
     from dalle_core.pipeline import default_attention_dtype
 
     weights_dtype = getattr(torch, dtype)
@@ -250,7 +250,7 @@ def write_report(results: dict, meta: dict, out: Path) -> None:
         "and values are computed once per prompt, so their two matrices per layer are not read)",
         "but also the key/value cache, which grows with the position and with the number of",
         "images. *bytes vs floor (counted)* is the ratio of all bytes a generation reads to the",
-        "floor's bytes, counted by `dalle_core.cost` (notebook 08): a step that streams its bytes",
+        "floor's bytes, counted by `dalle_core.lab.cost` (notebook 08): a step that streams its bytes",
         "as fast as the floor streams weights would measure that ratio. On the CPU the cache is",
         "float32 even for bfloat16 weights (see below), which is why four bfloat16 images read the",
         "most beyond the floor. The measured ratio is above the counted one because attention",

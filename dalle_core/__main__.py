@@ -34,7 +34,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _shapes(args: argparse.Namespace) -> int:
-    from .shapes import trace_shapes
+    from .lab.shapes import trace_shapes
 
     print(trace_shapes(args.model, args.grid_size).table())
     return 0
@@ -67,15 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid-size", type=int, default=4)
     s.set_defaults(func=_shapes)
 
-    from .fetch import add_cli as add_fetch_cli
+    from .course.evaluate import add_cli as add_evaluate_cli
+    from .course.train import add_cli as add_train_cli
+    from .hub.fetch import add_cli as add_fetch_cli
 
     add_fetch_cli(sub)
-    for module in ("train", "evaluate"):  # the course model's commands
-        try:
-            add_cli = __import__(f"dalle_core.{module}", fromlist=["add_cli"]).add_cli
-        except (ImportError, AttributeError):
-            continue
-        add_cli(sub)
+    add_train_cli(sub)
+    add_evaluate_cli(sub)
     return parser
 
 

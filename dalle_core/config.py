@@ -88,10 +88,12 @@ class DalleConfig:
 
     @classmethod
     def tiny(cls) -> "DalleConfig":
-        """The course model's sizes (see docs/course-model.md); the shipped config.json wins."""
+        """The course model's sizes, the one place they are written: `python -m dalle_core train`
+        builds this (with the vocabulary its BPE learned) and the shipped config.json equals it
+        (tested). See docs/course-model.md."""
         return cls(
-            layer_count=2, attention_head_count=4, embed_count=128, glu_embed_count=256,
-            text_vocab_count=512, image_vocab_count=512, image_token_count=64,
+            layer_count=3, attention_head_count=4, embed_count=128, glu_embed_count=256,
+            text_vocab_count=271, image_vocab_count=512, image_token_count=64,
             image_code_count=512, image_start_token=512, name="tiny",
         )
 
@@ -155,6 +157,15 @@ class VQGanConfig:
     @classmethod
     def dalle(cls) -> "VQGanConfig":
         return cls()
+
+    @classmethod
+    def tiny(cls) -> "VQGanConfig":
+        """The course model's VQGAN: 64x64 pixels <-> 8x8 tokens out of 512 codes of 32 dims
+        (equals the shipped config.json, tested)."""
+        return cls(
+            vocab_count=512, embed_count=32, channel_counts=(16, 16, 32, 64),
+            attention_levels=(3,), block_count=1, group_count=8, name="tiny",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -188,7 +188,7 @@ class MinDalle:
                 raise ValueError(f"model {model!r} needs models_root, the folder with min-dalle's layout")
             files = model_files(models_root, model)
             if files.missing() and allow_download:
-                from .fetch import fetch_model
+                from .hub.fetch import fetch_model
 
                 fetch_model(model, models_root, progress=is_verbose)
             require_files(files, model)
@@ -319,7 +319,7 @@ class MinDalle:
     ) -> Iterator[torch.Tensor]:
         """The decoding loop for any 2n rows: n unconditional, then n conditional.
 
-        The conditional rows need not share one prompt: `dalle_core.batch_generation`
+        The conditional rows need not share one prompt: `dalle_core.course.batch_generation`
         puts a different prompt in each, one image per prompt.
         """
         check_settings(temperature, top_k, supercondition_factor)

@@ -2,7 +2,7 @@
 
 The encoder, decoder, sampler and VQGAN call `record("name", tensor)` at every step
 the course talks about. Normally that is a no-op costing one variable lookup; inside
-`with recording() as records:` each call appends (name, shape, dtype). `dalle_core.shapes`
+`with recording() as records:` each call appends (name, shape, dtype). `dalle_core.lab.shapes`
 uses this on the meta device to print DALL·E Mega's shapes without allocating them.
 """
 from __future__ import annotations
@@ -55,10 +55,3 @@ def recording(keep_values: bool = False) -> Iterator[list[Record]]:
     finally:
         _records.reset(token)
         _keep_values.reset(keep_token)
-
-
-def check_shape(tensor: torch.Tensor, shape: tuple[int, ...], name: str = "tensor") -> torch.Tensor:
-    """Assert a shape right after the step that makes it, so that drift fails loudly."""
-    if tuple(tensor.shape) != tuple(shape):
-        raise AssertionError(f"{name} has shape {tuple(tensor.shape)}, expected {tuple(shape)}")
-    return tensor

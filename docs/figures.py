@@ -6,7 +6,7 @@
 
     .venv/bin/python docs/figures.py
 
-The shapes are traced from the code (dalle_core.shapes), not typed in. The PNGs are
+The shapes are traced from the code (dalle_core.lab.shapes), not typed in. The PNGs are
 deterministic for a given matplotlib version (no date or version in their metadata).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
-from dalle_core.shapes import trace_shapes  # noqa: E402
+from dalle_core.lab.shapes import trace_shapes  # noqa: E402
 
 
 IMAGES = Path(__file__).parent / "images"
@@ -128,7 +128,7 @@ def architecture() -> Path:
     arrow(ax, (13.4, 1.8), (12.5, 2.75), "files", colour="#3d6b2f", dashed=True, label_offset=(0.35, -0.12))
 
     ax.set_title("dalle_core: modules and data flow (shapes: DALL·E Mega, 4x4 grid, n = 16; "
-                 "traced by dalle_core.shapes)", fontsize=11)
+                 "traced by dalle_core.lab.shapes)", fontsize=11)
     out = IMAGES / "architecture.png"
     fig.savefig(out, dpi=100, bbox_inches="tight", metadata=PNG_METADATA)
     plt.close(fig)

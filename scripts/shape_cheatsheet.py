@@ -3,7 +3,7 @@
     .venv/bin/python scripts/shape_cheatsheet.py            # rewrite docs/shapes.md
     .venv/bin/python scripts/shape_cheatsheet.py --check    # exit 1 if docs/shapes.md is stale
 
-Every shape in the page is traced by `dalle_core.shapes.trace_shapes` on the meta device
+Every shape in the page is traced by `dalle_core.lab.shapes.trace_shapes` on the meta device
 (the real pipeline code, no memory), every parameter count comes from modules built on
 the meta device, and every cache size from `dalle_core.pipeline.attention_state_bytes`.
 Each row also carries a formula in the model's sizes (L, E, n, ...); the script evaluates
@@ -26,7 +26,7 @@ from dalle_core.config import DalleConfig, VQGanConfig
 from dalle_core.decoder import DalleBartDecoder
 from dalle_core.encoder import DalleBartEncoder
 from dalle_core.pipeline import attention_state_bytes, load_model_config
-from dalle_core.shapes import NOTES, TracedShapes, trace_shapes
+from dalle_core.lab.shapes import NOTES, TracedShapes, trace_shapes
 from dalle_core.vqgan import VQGanDetokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def parameter_count(module_class: type, config: object) -> int:
 
 
 def level_note(i: int, vqgan: VQGanConfig) -> str:
-    """What `vqgan up[i]` did (dalle_core.shapes.NOTES leaves the levels blank)."""
+    """What `vqgan up[i]` did (dalle_core.lab.shapes.NOTES leaves the levels blank)."""
     blocks = f"{vqgan.block_count} ResnetBlock" + ("s" if vqgan.block_count > 1 else "")
     if i in vqgan.attention_levels:
         blocks += " each followed by self-attention"
@@ -187,7 +187,7 @@ def render() -> str:
         "",
         "Every named tensor of one generation, for DALL·E Mega, DALL·E Mini and the course",
         f"model (`tiny`), at the walkthrough's {GRID_SIZE}x{GRID_SIZE} grid (n = {GRID_SIZE**2} images). The shapes are",
-        "traced by running the real pipeline code on PyTorch's meta device (`dalle_core.shapes`),",
+        "traced by running the real pipeline code on PyTorch's meta device (`dalle_core.lab.shapes`),",
         "so they cost no memory and cannot drift from the code: `tests/test_docs.py` regenerates",
         f"this page and fails if it differs. After changing the code, run `{COMMAND}`.",
         "",

@@ -6,8 +6,8 @@ import json
 import pytest
 from .oracle import TextTokenizer as MinDalleTokenizer  # restores the thread count and autograd min_dalle changes
 
-from dalle_core.bpe_train import MERGES_HEADER, WORD_START, save_bpe, train_bpe
-from dalle_core.data import make_scene
+from dalle_core.course.bpe_train import MERGES_HEADER, WORD_START, save_bpe, train_bpe
+from dalle_core.course.data import make_scene
 from dalle_core.tokenizer import TextTokenizer
 
 CAPTIONS = [make_scene(3, i).caption for i in range(1500)]

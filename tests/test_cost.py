@@ -1,4 +1,4 @@
-"""dalle_core.cost: the counted bytes and FLOPs agree with the code that runs."""
+"""dalle_core.lab.cost: the counted bytes and FLOPs agree with the code that runs."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from dalle_core import DalleBartDecoder, DalleConfig
-from dalle_core.cost import decoder_step_cost, generation_cost, recomputed_generation_flops
+from dalle_core.lab.cost import decoder_step_cost, generation_cost, recomputed_generation_flops
 from dalle_core.pipeline import new_attention_state
 from dalle_core.trace import recording
 
@@ -49,6 +49,33 @@ def test_flops_match_torchs_flop_counter(cached, token_index):
                            attention_state, keys_values)
     expected = decoder_step_cost(config, n, token_index, cross_attention_cached=cached)
     assert counter.get_total_flops() == expected.flops
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cached_bytes_are_the_tensors_a_generation_keeps(tiny_root, dtype, monkeypatch):
+    """The cache and the cross-attention keys/values are counted at the dtype the pipeline stores
+    them in: the cache's (float32 on the CPU even for a bfloat16 model), not the weights'."""
+    from dalle_core import MinDalle
+
+    model = MinDalle(tiny_root, dtype=dtype, model="tiny", is_verbose=False)
+    model.init_decoder()
+    seen = {}
+    step = model.decoder.sample_tokens
+
+    def spy(settings, **kwargs):
+        seen.setdefault("keys_values", [t for pair in kwargs["encoder_keys_values"] for t in pair])
+        seen.setdefault("attention_state", kwargs["attention_state"])
+        return step(settings, **kwargs)
+
+    monkeypatch.setattr(model.decoder, "sample_tokens", spy)
+    model.generate_image_tokens("a red circle", seed=1, grid_size=1)
+    state, keys_values = seen["attention_state"], seen["keys_values"]
+    options = {"dtype": dtype, "attention_state_dtype": model.attention_state_dtype}
+    first = decoder_step_cost(model.config, 1, 0, **options)
+    assert first.cross_bytes == sum(t.numel() * t.element_size() for t in keys_values)
+    last = decoder_step_cost(model.config, 1, model.config.image_token_count - 1, **options)
+    slot = state[:, :, :1]  # written once more at the last step
+    assert last.cache_bytes == (state.numel() + slot.numel()) * state.element_size()
 
 
 def test_memory_bound_and_what_grows():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dalle_core.data import (
+from dalle_core.course.data import (
     BACKGROUND_COLOURS, OBJECT_COLOURS, POSITIONS, SHAPES, SIZES, SceneRecord, images_to_tensor, make_dataset,
     make_scene, plain_caption, render,
 )

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from dalle_core.data import BACKGROUND_COLOURS, make_dataset
-from dalle_core.detect import detect, detector_accuracy, largest_component, nearest_position
+from dalle_core.course.data import BACKGROUND_COLOURS, make_dataset
+from dalle_core.course.detect import detect, detector_accuracy, largest_component, nearest_position
 
 
 def test_accuracy_on_ground_truth():

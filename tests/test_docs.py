@@ -59,7 +59,7 @@ def test_cheatsheet_has_the_walkthrough_shapes(rendered):
 
 
 def test_a_wrong_formula_stops_the_generation(cheatsheet, monkeypatch):
-    from dalle_core.shapes import trace_shapes
+    from dalle_core.lab.shapes import trace_shapes
 
     traced = trace_shapes("mini", 2)
     _, vqgan = cheatsheet.configs("mini")
@@ -92,7 +92,7 @@ def test_check_mode_reports_a_stale_file(cheatsheet, rendered, tmp_path, capsys,
 
 
 def test_architecture_shapes_are_the_traced_ones():
-    from dalle_core.shapes import trace_shapes
+    from dalle_core.lab.shapes import trace_shapes
 
     mega = trace_shapes("mega", 4)
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")

@@ -54,7 +54,6 @@ def text_outputs(cell) -> list[str]:
     return joined
 
 
-@pytest.mark.skipif(not MAIN, reason="the notebooks are not committed yet (they are executed against the course model)")
 def test_the_course_has_its_notebooks():
     assert len(MAIN) >= 8, [p.name for p in MAIN]
     assert (NOTEBOOKS / "sanitize.cfg").is_file()
@@ -119,26 +118,17 @@ def test_every_solution_belongs_to_a_notebook(path):
     assert (NOTEBOOKS / path.name).is_file(), f"{name(path)} has no notebook {path.name}"
 
 
-def course_model_present() -> bool:
-    from dalle_core.pipeline import TINY_ROOT
-
-    return (TINY_ROOT / "config.json").is_file()
-
-
-@pytest.mark.skipif(not course_model_present(), reason="the course model is not built yet")
 @pytest.mark.parametrize("notebook_name", THREAD_CHECKED)
 def test_outputs_do_not_depend_on_the_thread_count(notebook_name):
     """Re-run with 2 torch threads; every checked text output must equal the stored 1-thread one."""
     from nbclient import NotebookClient
 
     path = NOTEBOOKS / notebook_name
-    if not path.is_file():
-        pytest.skip(f"{notebook_name} does not exist")
     stored = read(path)
     rerun = read(path)
     first = code_cells(rerun)[0]
-    assert "torch.set_num_threads(1)" in first.source
-    first.source = first.source.replace("torch.set_num_threads(1)", "torch.set_num_threads(2)")
+    assert "= start()" in first.source  # dalle_core.lab.notebook.start: one thread unless told
+    first.source = first.source.replace("= start()", "= start(threads=2)")
     NotebookClient(rerun, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     for i, (old, new) in enumerate(zip(code_cells(stored), code_cells(rerun)), 1):
         if old.source.lstrip().startswith(IGNORE_OUTPUT):

@@ -122,16 +122,14 @@ def test_bad_constructor_arguments(tiny_root, tmp_path):
 
 
 def test_recording_keeps_values_when_asked(model):
-    from dalle_core.trace import check_shape, recording
+    from dalle_core.trace import recording
 
     with recording(keep_values=True) as records:
         model.generate_image_tokens("a red circle", 5, 1)
     weights = [r for r in records if r.name == "encoder self-attention weights"]
     assert len(weights) == TEST_TINY.layer_count
-    check_shape(weights[0].value, (2, TEST_TINY.attention_head_count, 64, 64), "weights")
+    assert weights[0].value.shape == (2, TEST_TINY.attention_head_count, 64, 64)
     torch.testing.assert_close(weights[0].value.sum(-1), torch.ones(2, TEST_TINY.attention_head_count, 64))
-    with pytest.raises(AssertionError, match="expected"):
-        check_shape(weights[0].value, (1, 2))
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

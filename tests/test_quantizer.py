@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 
 from dalle_core.config import VQGanConfig
-from dalle_core.quantizer import VectorQuantizer, kmeans, nearest_codes
-from dalle_core.vqgan_encoder import VQGanEncoder
-from dalle_core.vqgan_train import VQGanAutoencoder
+from dalle_core.course.quantizer import VectorQuantizer, kmeans, nearest_codes
+from dalle_core.course.vqgan_encoder import VQGanEncoder
+from dalle_core.course.vqgan_train import VQGanAutoencoder
 
 
 def test_nearest_codes_matches_brute_force():

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from dalle_core import DalleConfig
-from dalle_core.shapes import trace_shapes
+from dalle_core.lab.shapes import trace_shapes
 
 MEGA_4X4 = {
     "text_tokens": (2, 64),

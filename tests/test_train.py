@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from dalle_core.config import DalleConfig, VQGanConfig
-from dalle_core.dalle_train import EMPTY_PROMPT, drop_captions, trim_padding
+from dalle_core.course.dalle_train import EMPTY_PROMPT, drop_captions, trim_padding
 from dalle_core.pipeline import MinDalle
-from dalle_core.train import TrainSettings, add_cli, settings_from_args, train_course_model
+from dalle_core.course.train import TrainSettings, add_cli, settings_from_args, train_course_model
 
 FILES = ("config.json", "vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt", "metadata.json")
 

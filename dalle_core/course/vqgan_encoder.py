@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import VQGanConfig
+from ..config import VQGanConfig
 
 
 class ResnetBlock(nn.Module):

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import DalleConfig, VQGanConfig
-from .decoder import DalleBartDecoder
-from .encoder import DalleBartEncoder
-from .pipeline import MinDalle, check_grid_size, load_model_config
-from .trace import Record, recording
-from .vqgan import VQGanDetokenizer
+from ..config import DalleConfig, VQGanConfig
+from ..decoder import DalleBartDecoder
+from ..encoder import DalleBartEncoder
+from ..pipeline import MinDalle, check_grid_size, load_model_config
+from ..trace import Record, recording
+from ..vqgan import VQGanDetokenizer
 
 # What each dimension means, for the printed table and the course.
 NOTES = {

@@ -1,6 +1,6 @@
 """`python -m dalle_core evaluate`: how well the course model draws what it is asked.
 
-Two measurements, both by reading pixels with `dalle_core.detect`:
+Two measurements, both by reading pixels with `dalle_core.course.detect`:
 
 * **VQGAN reconstruction**: held-out pictures -> tokens -> pixels; error and PSNR, and
   whether the detector still reads the right attributes after the round trip (the
@@ -25,7 +25,7 @@ import torch
 from .batch_generation import generate_prompt_images
 from .data import OBJECT_COLOURS, POSITIONS, SHAPES, images_to_tensor, make_dataset, plain_caption
 from .detect import detect, detector_accuracy
-from .pipeline import TINY_ROOT, MinDalle, load_model_config
+from ..pipeline import TINY_ROOT, MinDalle, load_model_config
 from .quantizer import nearest_codes
 from .vqgan_encoder import VQGanEncoder
 from .vqgan_train import VALIDATION_START
@@ -253,14 +253,3 @@ def run_evaluate(args: argparse.Namespace) -> int:
             json.dump(results, f, indent=2)
             f.write("\n")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dalle_core.evaluate")
-    add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["evaluate", *(argv if argv is not None else __import__("sys").argv[1:])])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -25,16 +25,16 @@ import numpy as np
 import torch
 
 from .bpe_train import save_bpe, train_bpe
-from .config import DalleConfig, VQGanConfig
+from ..config import DalleConfig, VQGanConfig
 from .dalle_train import course_dalle_config, pack_text, train_dalle, validation_loss
 from .data import make_scene, plain_caption
-from .tokenizer import TextTokenizer
+from ..tokenizer import TextTokenizer
 from .vqgan_train import (
     VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
     save_reconstruction_grid, tokenize_dataset, train_vqgan,
 )
 
-DEFAULT_OUT = Path(__file__).parent / "assets" / "tiny"
+DEFAULT_OUT = Path(__file__).parents[1] / "assets" / "tiny"
 DEFAULT_SAMPLES = Path("build") / "course-model-samples"
 SAMPLE_PROMPTS = (
     plain_caption("circle", "red", "top left"),
@@ -70,7 +70,7 @@ class TrainSettings:
     dalle_learning_rate: float = 2e-3
     caption_drop: float = 0.2  # share of each batch repeated with the empty prompt
     label_smoothing: float = 0.0  # captioned rows
-    unconditional_smoothing: float = 0.3  # empty-prompt rows (see dalle_core.dalle_train)
+    unconditional_smoothing: float = 0.3  # empty-prompt rows (see dalle_core.course.dalle_train)
     weights_dtype: str = "float16"  # how encoder/decoder/detoker tensors are stored
     threads: int = 0  # torch threads; 0 = torch's default
     is_quick: bool = False
@@ -134,7 +134,7 @@ def train_course_model(
     """Run all four stages and write the model files into `out_dir`; returns the metadata."""
     from .batch_generation import generate_prompt_images
     from .detect import detect
-    from .pipeline import MinDalle
+    from ..pipeline import MinDalle
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -339,14 +339,3 @@ def run_train(args: argparse.Namespace) -> int:
     samples = None if args.samples_dir in ("", "none") else args.samples_dir
     train_course_model(settings, args.out, samples, progress=not args.quiet)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dalle_core.train")
-    add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["train", *(argv if argv is not None else __import__("sys").argv[1:])])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,21 +22,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import VQGanConfig
+from ..config import VQGanConfig
 from .data import BACKGROUND_COLOURS, images_to_tensor, make_dataset
 from .quantizer import VectorQuantizer
-from .vqgan import VQGanDetokenizer
+from ..vqgan import VQGanDetokenizer
 from .vqgan_encoder import VQGanEncoder
 
 VALIDATION_START = 10**8  # data indices from here on are never trained on
 
 
 def course_vqgan_config() -> VQGanConfig:
-    """The course model's VQGAN: 64x64 pixels <-> 8x8 tokens out of 512 codes of 32 dims."""
-    return VQGanConfig(
-        vocab_count=512, embed_count=32, channel_counts=(16, 16, 32, 64),
-        attention_levels=(3,), block_count=1, group_count=8, name="tiny",
-    )
+    """The course model's VQGAN (its sizes live in `VQGanConfig.tiny()`)."""
+    return VQGanConfig.tiny()
 
 
 class VQGanAutoencoder(torch.nn.Module):

@@ -57,9 +57,9 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from .weights import MODELS, CheckpointError, ModelFiles, model_files
+from ..weights import MODELS, CheckpointError, ModelFiles, model_files
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REPO_ID = "kuprel/min-dalle"
@@ -565,7 +565,7 @@ def _merges_problem(path: Path) -> str | None:
 
 
 def _checkpoint_problem(role: str, path: Path, model: str) -> str | None:
-    from .weights import check_state_dict, read_state_dict
+    from ..weights import check_state_dict, read_state_dict
 
     try:
         state = read_state_dict(path)
@@ -577,29 +577,20 @@ def _checkpoint_problem(role: str, path: Path, model: str) -> str | None:
     return None
 
 
-def expected_module(role: str, model: str) -> Any | None:
-    """The package's module for this checkpoint, built on the meta device (shapes only,
-    no memory), or None while that module has not been written."""
-    try:
-        import torch
+def expected_module(role: str, model: str) -> Any:
+    """The package's module for this checkpoint, built on the meta device (shapes only, no memory)."""
+    import torch
 
-        from .config import DalleConfig
+    from ..config import DalleConfig
+    from ..decoder import DalleBartDecoder
+    from ..encoder import DalleBartEncoder
+    from ..vqgan import VQGanDetokenizer
 
-        with torch.device("meta"):
-            if role == "detoker":
-                from .vqgan import VQGanDetokenizer
-
-                return VQGanDetokenizer()
-            config = DalleConfig.from_name(model)
-            if role == "encoder":
-                from .encoder import DalleBartEncoder
-
-                return DalleBartEncoder(config)
-            from .decoder import DalleBartDecoder
-
-            return DalleBartDecoder(config)
-    except ImportError:
-        return None
+    with torch.device("meta"):
+        if role == "detoker":
+            return VQGanDetokenizer()
+        config = DalleConfig.from_name(model)
+        return DalleBartEncoder(config) if role == "encoder" else DalleBartDecoder(config)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -679,16 +670,3 @@ def _run_verify(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"- {problem}", file=sys.stderr)
     return 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m dalle_core.fetch fetch|verify ...`, usable before __main__ wires it."""
-    parser = argparse.ArgumentParser(prog="python -m dalle_core.fetch")
-    add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

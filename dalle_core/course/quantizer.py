@@ -9,7 +9,7 @@ fixes a different failure and together they cost almost nothing on a CPU:
 
 * **k-means initialisation** (data-dependent): the codebook starts as k-means centres
   of a few batches of encoder vectors, so every code starts among real vectors instead
-  of in empty space. The training loop (`dalle_core.vqgan_train`) first trains the
+  of in empty space. The training loop (`dalle_core.course.vqgan_train`) first trains the
   autoencoder unquantized for a fifth of its steps, so the vectors being clustered
   already mean something.
 * **EMA updates** (VQ-VAE-2): each code moves to the running mean of the vectors

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from .config import DalleConfig
+from ..config import DalleConfig
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class StepCost:
 
     weight_bytes: int  # weight matrices read (each once)
     cache_bytes: int  # self-attention keys/values read and the new slot written
-    cross_bytes: int  # cross-attention keys/values read (or 0 when recomputed from encoder_state: see flops)
+    cross_bytes: int  # cross-attention keys/values read, stored at the cache's dtype (0 when recomputed: see flops)
     flops: int
 
     @property
@@ -87,7 +87,8 @@ def decoder_step_cost(
         weights += L * 2 * E * E  # cross-attention k_proj and v_proj, read at every step too
         flops += L * 2 * (2 * rows * text * E * E)  # ... applied to the (2n, 64, E) encoder_state
     cache = L * 2 * rows * (keys + 1) * E * cache_size  # read `keys` slots of keys and values, write one
-    cross = L * 2 * rows * text * E * weight_size if cross_attention_cached else 0
+    # the pipeline stores them beside the cache, at its dtype (pipeline.image_token_stream)
+    cross = L * 2 * rows * text * E * cache_size if cross_attention_cached else 0
     return StepCost(weight_bytes=weights * weight_size, cache_bytes=cache, cross_bytes=cross, flops=flops)
 
 

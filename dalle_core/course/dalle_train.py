@@ -37,21 +37,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import DalleConfig
-from .decoder import DalleBartDecoder
-from .encoder import DalleBartEncoder, text_attention_mask
-from .tokenizer import PAD_ID, TextTokenizer, fit_tokens
+from ..config import DalleConfig
+from ..decoder import DalleBartDecoder
+from ..encoder import DalleBartEncoder, text_attention_mask
+from ..tokenizer import PAD_ID, TextTokenizer, fit_tokens
 
 EMPTY_PROMPT = (0, 2)  # [<s>, </s>]: the unconditional row
 
 
 def course_dalle_config(text_vocab_count: int) -> DalleConfig:
-    """The course transformer: DALL·E Mini's architecture at 3 layers of width 128."""
-    return DalleConfig(
-        layer_count=3, attention_head_count=4, embed_count=128, glu_embed_count=256,
-        text_vocab_count=text_vocab_count, image_vocab_count=512, text_token_count=64,
-        image_token_count=64, image_code_count=512, image_start_token=512, name="tiny",
-    )
+    """The course transformer (sizes in `DalleConfig.tiny()`) with the vocabulary its BPE learned."""
+    return DalleConfig.tiny().replace(text_vocab_count=text_vocab_count)
 
 
 def pack_text(tokenizer: TextTokenizer, captions: list[str], text_token_count: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .pipeline import MinDalle, pack_text_tokens
+from ..pipeline import MinDalle, pack_text_tokens
 
 
 @torch.inference_mode()

@@ -6,7 +6,7 @@ example can be made on its own without drawing the ones before it.
 
 A scene is one object, or two (a larger *primary* object and a small second one on the
 far side of the picture). Its attributes are kept in a `SceneRecord`, which is what the
-attribute detector (`dalle_core.detect`) is checked against. The palette is chosen so
+attribute detector (`dalle_core.course.detect`) is checked against. The palette is chosen so
 that colours stay far apart in RGB: a detector, and a learner, can read them back from
 pixels even after the VQGAN has smudged them.
 """
