@@ -5,11 +5,15 @@ learner's answer and a reference the package computes. A check prints one line w
 answer holds and raises `AssertionError` with a hint when it does not, so the learner
 knows at once whether to move on. The printed lines hold no machine-dependent digits:
 strict nbval compares them.
+
+An exercise leaves its answer as `...` (Ellipsis) until the learner writes it: the checks
+then say "not answered yet" instead of failing, so the course notebooks run top to bottom,
+and the same check cells run on the filled-in answers in `notebooks/solutions/`.
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,6 +28,9 @@ def _as_tensor(value: Any) -> torch.Tensor:
 def cmp(name: str, mine: Any, reference: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
     """makemore's check: is `mine` exactly, or approximately, the reference? Prints one line
     and raises with the largest difference when neither holds."""
+    if mine is ...:
+        print(f"{name}: not answered yet (replace the ... above with your answer, then run this cell)")
+        return False
     a, b = _as_tensor(mine), _as_tensor(reference)
     if a.shape != b.shape:
         raise AssertionError(f"{name}: your shape {tuple(a.shape)}, expected {tuple(b.shape)}")
@@ -38,11 +45,16 @@ def cmp(name: str, mine: Any, reference: Any, atol: float = 1e-5, rtol: float = 
     return exact
 
 
-def check(condition: bool, claim: str, hint: str = "") -> None:
-    """Assert a claim about an answer; print it when it holds, raise with `hint` when not."""
-    if not condition:
+def check(answer: Any, test: Callable[[Any], bool], claim: str, hint: str = "") -> bool:
+    """Assert a claim about an answer: `test(answer)` must hold. Prints the claim when it
+    does, raises with `hint` when it does not, says "not answered yet" for `...`."""
+    if answer is ...:
+        print(f"not answered yet: {claim} (replace the ... above with your answer, then run this cell)")
+        return False
+    if not test(answer):
         raise AssertionError(f"not yet: {claim}" + (f". Hint: {hint}" if hint else ""))
     print(f"ok: {claim}")
+    return True
 
 
 def digest(value: Any, length: int = 12) -> str:
