@@ -407,7 +407,7 @@ def cpu_section(results: dict, meta: dict) -> list[str]:
 def gpu_section(results: dict, meta: dict) -> list[str]:
     """One row per device, model, dtype, grid and program; the device named on every row."""
     lines = [
-        f"Measured by `python bench/run.py --model {meta.get('model', 'mini')} --device cuda` at {meta['date']}, "
+        f"Measured by `{meta.get('command', 'python bench/run.py --device cuda')}` at {meta['date']}, "
         f"torch {meta['torch']}, {meta['repeats']} repeat(s) of a fresh process per program; in each, a first call "
         f"and then {meta.get('calls', 0)} more (*later s*: their median). Peak: torch's peak allocated GPU memory "
         "during one call.",
@@ -601,7 +601,8 @@ def main() -> int:
         runs: dict = {f"{d}:{n}:{dev}": {"dalle_core": [], "min-dalle": [], "floor": []} for d, n, dev in configs}
         meta = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                 "threads": args.threads, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-                "repeats": args.repeats, "load": os.getloadavg()[0], "model": args.model, "calls": calls}
+                "repeats": args.repeats, "load": os.getloadavg()[0], "model": args.model, "calls": calls,
+                "command": "python bench/run.py " + " ".join(sys.argv[1:])}
         for repeat in range(args.repeats):
             for dtype, images, device in configs:
                 key = f"{dtype}:{images}:{device}"
