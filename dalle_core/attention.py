@@ -16,10 +16,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from .trace import is_recording, record
 
 # On CUDA the fused attention is pinned to the memory-efficient kernel, the plain formula
-# (MATH) where that kernel refuses the inputs: both are deterministic, take a mask, and
-# need no per-shape setup. torch's own choice there is cuDNN's kernel, which builds a plan
-# for every new shape (the first call of a grid size took 14-16 s instead of 3.5 s) and did
-# not repeat its float16 results from run to run. Flash attention takes no mask at all.
+# (MATH) where that kernel refuses the inputs: both take a mask, compute each output without
+# atomics or split reductions, and need no per-shape setup. torch's own first choice with a
+# mask on an H100/H200 is cuDNN's kernel, which builds a plan for every new shape (the likely
+# cause of issue 16's 14-16 s first call). Flash attention takes no mask at all.
 # docs/performance.md ("On a GPU") gives the whole reasoning.
 CUDA_ATTENTION_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 

@@ -67,8 +67,9 @@ class DecoderLayer(nn.Module):
             mask = causal_mask(token_index, token_index)
             return self.self_attn(x, keys, values, mask)
         # write the new keys and values into their slots: rows [:B] keys, rows [B:] values
-        layer_state[:batch_count, token_index] = keys.to(layer_state.dtype)
-        layer_state[batch_count:, token_index] = values.to(layer_state.dtype)
+        # (index_copy_ reads token_index on the device only, so a CUDA graph can capture it)
+        layer_state[:batch_count].index_copy_(1, token_index, keys.to(layer_state.dtype))
+        layer_state[batch_count:].index_copy_(1, token_index, values.to(layer_state.dtype))
         if key_count is None:  # fixed length: all slots, the future masked as min-dalle does
             key_count = layer_state.shape[1]
             mask = slot_mask if slot_mask is not None else causal_mask(token_index, torch.arange(key_count, device=x.device))
@@ -144,12 +145,10 @@ class DalleBartDecoder(nn.Module):
         if encoder_keys_values is None:
             encoder_keys_values = self.encoder_keys_values(encoder_state)
         key_count, slot_mask = None, None
-        if attention_state is None:
-            pass
-        elif fixed_length or token_index.device.type == "meta":
+        if attention_state is not None and (fixed_length or token_index.device.type == "meta"):
             slot_indices = torch.arange(attention_state.shape[2], device=token_index.device)
             slot_mask = causal_mask(token_index, slot_indices)  # (T, slots): once for all layers
-        else:
+        elif attention_state is not None:
             key_count = int(token_index.max()) + 1  # slots written so far, this step's included
         decoder_state = self.embed_tokens(prev_tokens) + self.embed_positions(token_index)  # (B, T, E)
         decoder_state = self.layernorm_embedding(decoder_state)

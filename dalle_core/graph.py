@@ -96,17 +96,21 @@ class CapturedStep:
     random numbers: seed the generator after building this, not before.
     """
 
+    _streams: dict[torch.device, torch.cuda.Stream] = {}  # one side stream per GPU for every capture
+
     def __init__(self, step: StaticDecodeStep, warmup_steps: int = 1):
         self.step = step
         device = step.image_tokens.device
-        stream = torch.cuda.Stream(device)
+        if device not in self._streams:
+            self._streams[device] = torch.cuda.Stream(device)
+        stream = self._streams[device]
         stream.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(stream):
             for _ in range(warmup_steps):
                 step()
         torch.cuda.current_stream(device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, stream=stream):
             step()
         step.reset()
 
