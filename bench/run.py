@@ -1,4 +1,4 @@
-"""Benchmark: dalle_core against min-dalle 0.4.11 on the same random DALL·E Mini weights.
+"""Benchmark: dalle_core against min-dalle 0.4.11 on the same random weights (DALL·E Mini size, or Mega).
 
 Every measurement runs in a fresh subprocess (clean peak memory, no warm caches shared
 between the two programs), and the runs interleave ours / min-dalle / floor, so a busy
