@@ -94,8 +94,9 @@ def draw_once(probs: torch.Tensor) -> torch.Tensor:
 
     For one draw torch itself computes argmax(p / q) with q ~ Exponential(1) (the
     exponential race: the winner is index j with probability p_j / sum p), after checking
-    the rows on the host. Spelled out without that check, the same random numbers give the
-    same tokens, and nothing waits for the host, so a CUDA graph can capture it (tested).
+    the rows, a read on the host in some torch versions. Spelled out without that check,
+    the same random numbers give the same tokens, and nothing waits for the host, so a CUDA
+    graph can capture it (tested against torch.multinomial).
     """
     return (probs / torch.empty_like(probs).exponential_(1)).argmax(dim=-1)
 
