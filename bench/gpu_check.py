@@ -173,7 +173,8 @@ def run_worker(kind: str, root: Path, args: argparse.Namespace, dtype: str, call
     except subprocess.TimeoutExpired:
         return {"error": f"over --process-timeout {args.process_timeout:.0f} s", "wall_seconds": args.process_timeout}
     if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1], "wall_seconds": time.perf_counter() - started}
+        lines = done.stderr.strip().splitlines() or ["?"]
+        return {"error": lines[-1], "stderr_tail": lines[-25:], "wall_seconds": time.perf_counter() - started}
     return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_seconds": time.perf_counter() - started}
 
 
@@ -263,7 +264,12 @@ def main() -> int:
                     floors[f"{dtype}:{grid * grid}"] = bench.run_floor(getattr(torch, dtype), grid * grid, "cuda", args.model)
     print()
     print_table(results, grids)
-    print(f"\nwhole check: {time.perf_counter() - began:.0f} s")
+    for dtype, programs in results.items():
+        for program, r in programs.items():
+            if "stderr_tail" in r:
+                print(f"\n{dtype} {program} failed:", *r["stderr_tail"], sep="\n    ")
+    print("\n(the first call of the first grid is also the process's first generation)")
+    print(f"whole check: {time.perf_counter() - began:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.out:
