@@ -77,9 +77,21 @@ def test_no_errors_and_no_stderr(path):
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
-def test_first_code_cell_uses_one_thread(path):
+def test_first_code_cell_is_the_packaged_start(path):
+    """One short setup cell from dalle_core.lab.notebook (one thread, PNG figures, the traced
+    shapes); no notebook defines its own helpers there."""
     first = code_cells(read(path))[0].source
-    assert "torch.set_num_threads(1)" in first, f"{name(path)}: the first code cell must call torch.set_num_threads(1)"
+    lines = [line for line in first.splitlines() if line.strip()]
+    assert len(lines) <= 4, f"{name(path)}: the first code cell has {len(lines)} lines, at most 4"
+    assert "from dalle_core.lab.notebook import" in first and ("start()" in first or "setup()" in first), (
+        f"{name(path)}: the first code cell must call dalle_core.lab.notebook.start() or setup()"
+    )
+
+
+@pytest.mark.parametrize("path", ALL, ids=name)
+def test_no_notebook_defines_check_shape(path):
+    for i, cell in enumerate(code_cells(read(path)), 1):
+        assert "def check_shape" not in cell.source, f"{name(path)} cell {i}: import check_shape from start()"
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
