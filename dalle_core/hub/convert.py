@@ -511,12 +511,8 @@ def convert_vqgan(
     source, target = Path(source), Path(target)
     if not (source / FLAX_WEIGHTS).is_file():
         raise FileNotFoundError(f"{source / FLAX_WEIGHTS} does not exist (the VQGAN's weights)")
+    check_flax_config("vqgan", source, "checked" if check_sizes else None)
     config = vqgan_config_from_flax(read_flax_config(source))
-    if check_sizes and _sizes(config) != _sizes(VQGanConfig.dalle()):
-        raise ConversionError(
-            f"{source / FLAX_CONFIG} describes a VQGAN of another size ({config}); DALL·E's is "
-            f"{VQGanConfig.dalle()}. Is it dalle-mini/{VQGAN_REPO_NAME}?"
-        )
     params = read_flax_params(source / FLAX_WEIGHTS, progress=progress)
     steps = vqgan_plan({k: tuple(v.shape) for k, v in params.items()}, config)
     state = convert_state(params, steps, (), _dtype(dtype), progress, desc="convert detoker")
@@ -539,6 +535,23 @@ def _check_preset(config: DalleConfig, model: str, source: Path) -> None:
         raise ConversionError(
             f"{source / FLAX_CONFIG} does not describe DALL·E {model.title()}: " + ", ".join(wrong)
             + f". Is it the {other[0]} checkpoint? (For a model of other sizes, convert with --any-size.)"
+        )
+
+
+def check_flax_config(part: str, folder: Path, model: str | None) -> None:
+    """Refuse a config.json of an unsupported variant, or (with `model`) of other sizes,
+    before its weights are downloaded or read. `part` is "bart" or "vqgan"; for the VQGAN
+    any `model` means: check that it is DALL·E's size."""
+    if part == "bart":
+        config, _ = dalle_config_from_flax(read_flax_config(folder))
+        if model is not None:
+            _check_preset(config, model, folder)
+        return
+    config = vqgan_config_from_flax(read_flax_config(folder))
+    if model is not None and _sizes(config) != _sizes(VQGanConfig.dalle()):
+        raise ConversionError(
+            f"{folder / FLAX_CONFIG} describes a VQGAN of another size ({config}); DALL·E's is "
+            f"{VQGanConfig.dalle()}. Is it dalle-mini/{VQGAN_REPO_NAME}?"
         )
 
 
