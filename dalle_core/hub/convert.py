@@ -65,16 +65,33 @@ class ConversionError(ValueError):
 
 
 def _ndarray(data: bytes) -> torch.Tensor:
-    """Flax's ndarray extension: msgpack (shape, dtype name, bytes) -> a tensor owning a copy."""
+    """Flax's ndarray extension: msgpack (shape, dtype name, bytes) -> a tensor owning a copy.
+
+    Only the short head (shape, dtype) goes through msgpack; the array's bytes are copied
+    once, straight from `data` into the tensor's (aligned, writable) memory.
+    """
     import msgpack
 
-    shape, dtype_name, buffer = msgpack.unpackb(data, raw=True)
+    head = msgpack.Unpacker(raw=True)
+    head.feed(data[:4096])  # shape and dtype name take a few dozen bytes
+    if head.read_array_header() != 3:
+        raise ConversionError("a Flax array is not stored as (shape, dtype, bytes)")
+    shape, dtype_name = head.unpack(), head.unpack()
+    start = head.tell()
+    marker = data[start]
+    width = {0xC4: 1, 0xC5: 2, 0xC6: 4}.get(marker)  # msgpack bin 8 / 16 / 32
+    if width is None:
+        raise ConversionError(f"a Flax array's bytes have msgpack type 0x{marker:02x}, not bin")
+    size = int.from_bytes(data[start + 1 : start + 1 + width], "big")
+    start += 1 + width
+    if start + size != len(data):
+        raise ConversionError("a Flax array's byte count does not match its record")
     name = dtype_name.decode() if isinstance(dtype_name, bytes) else dtype_name
     if name not in TORCH_DTYPES:
         raise ConversionError(f"a Flax array has dtype {name!r}, which this converter does not read")
-    if not buffer:
+    if not size:
         return torch.empty(shape, dtype=TORCH_DTYPES[name])
-    flat = torch.frombuffer(bytearray(buffer), dtype=TORCH_DTYPES[name])  # bytearray: writable, owned
+    flat = torch.frombuffer(bytearray(memoryview(data)[start:]), dtype=TORCH_DTYPES[name])
     return flat.reshape(shape)
 
 
@@ -107,9 +124,12 @@ def read_flax_params(path: str | Path, progress: bool = False) -> dict[str, torc
     import msgpack
     from tqdm.auto import tqdm
 
+    from ..memory import return_large_blocks_promptly
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
+    return_large_blocks_promptly()  # freed Flax tensors go back to the system, not to a heap that only grows
     size = path.stat().st_size
     with open(path, "rb") as stream, tqdm(
         total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"read {path.name}",
