@@ -59,9 +59,10 @@ def test_dalle_mini_source_gives_a_working_models_root(tmp_path, originals):
     assert fetch.verify("mini", root, check_tensors=False) == []
 
 
-def test_404_from_min_dalle_falls_through_to_dalle_mini(tmp_path, originals, capsys):
+def test_404_from_min_dalle_falls_through_to_dalle_mini(tmp_path, originals, capsys, monkeypatch):
     root = tmp_path / "models"
-    fetch.fetch_model("mini", root, endpoint=originals.url, check_sizes=False, keep_flax=True, **FAST)
+    monkeypatch.setenv("HF_ENDPOINT", originals.url)  # the mirror convention serves both sources
+    fetch.fetch_model("mini", root, check_sizes=False, keep_flax=True, **FAST)
     paths = [path for path, _ in originals.log]
     assert paths[0] == HUB_PREFIX + "vocab_mini.json"  # min-dalle first: 404, not retried
     assert not any(p.startswith(HUB_PREFIX) for p in paths[1:])
