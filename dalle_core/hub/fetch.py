@@ -720,8 +720,9 @@ def add_cli(subparsers: Any) -> None:
         "fetch",
         help="download the checkpoints of a model (only what is missing; resumes)",
         description=(
-            "Download the published min-dalle files into min-dalle's layout. Already "
-            "complete files are not touched (no network contact if all are there)."
+            "Download the published files into min-dalle's layout: min-dalle's converted files, "
+            "or (--source dalle-mini, or after a 404) dalle-mini's Flax originals, converted on "
+            "arrival. Already complete files are not touched (no network contact if all are there)."
         ),
     )
     _add_common(fetch)
