@@ -12,6 +12,8 @@ def test_cmp_reports_exact_and_approximate_and_raises_with_the_difference(capsys
     assert "exact: True" in capsys.readouterr().out
     cmp("close", torch.ones(3) + 1e-7, torch.ones(3))
     assert "exact: False | approximate: True" in capsys.readouterr().out
+    cmp("close", torch.ones(3) + 1e-7, torch.ones(3), show_exact=False)
+    assert "exact:" not in capsys.readouterr().out
     with pytest.raises(AssertionError, match="largest difference 0.5"):
         cmp("far", torch.ones(3) + 0.5, torch.ones(3))
     with pytest.raises(AssertionError, match=r"your shape \(2,\), expected \(3,\)"):
