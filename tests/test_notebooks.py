@@ -120,9 +120,70 @@ def test_ends_with_exercises_and_has_solutions(path):
     cells = read(path).cells
     exercises = [c for c in cells if c.cell_type == "markdown" and re.search(r"^## Exercises", c.source, re.MULTILINE)]
     assert exercises, f"{name(path)}: no '## Exercises' section"
-    numbered = re.findall(r"^\d+\. ", exercises[-1].source, re.MULTILINE)
-    assert len(numbered) >= 3, f"{name(path)}: {len(numbered)} exercises, at least 3 expected"
+    if path.name in EXERCISES_NOT_YET_CHECKED:  # the old form: a numbered list in the "## Exercises" cell
+        count = len(re.findall(r"^\d+\. ", exercises[-1].source, re.MULTILINE))
+    else:
+        count = len(exercise_spans(read(path)))
+    assert count >= 3, f"{name(path)}: {count} exercises, at least 3 expected"
     assert (NOTEBOOKS / "solutions" / path.name).is_file(), f"{name(path)}: no solutions/{path.name}"
+
+
+# How an exercise is marked, in a notebook and in its solution alike: a markdown cell whose first
+# line is the heading "### Exercise N" (N = 1, 2, ...; a title may follow: "### Exercise 2: why 2n?"),
+# placed after the notebook's "## Exercises" heading. The exercise runs from that cell to the next
+# "### Exercise" heading (or the end of the notebook), and some code cell in it calls `cmp(` or
+# `check(` (dalle_core.lab.exercises): the check a learner runs on the answer. The check cells are
+# the same text in the notebook and in its solution, so the solution proves that the check passes.
+EXERCISE_HEADING = re.compile(r"\A### Exercise (\d+)\b")
+CHECK_CALL = re.compile(r"(?<![\w.])(cmp|check)\(")
+# Notebooks (main and solution, by file name) whose exercises are not yet marked as above (issue 13
+# converts them). The lead empties this set when the converted notebooks are merged: do not add to it.
+EXERCISES_NOT_YET_CHECKED = {
+    "04_sampling.ipynb", "05_vqgan.ipynb", "06_end_to_end.ipynb", "07_training.ipynb", "08_cost_model.ipynb",
+}
+
+
+def exercise_spans(notebook: nbformat.NotebookNode) -> dict[int, list]:
+    """Exercise number -> the cells from its heading to the next exercise heading (or the end)."""
+    spans: dict[int, list] = {}
+    current = None
+    for cell in notebook.cells:
+        match = EXERCISE_HEADING.match(cell.source) if cell.cell_type == "markdown" else None
+        if match:
+            current = int(match.group(1))
+            assert current not in spans, f"exercise {current} appears twice"
+            spans[current] = []
+        elif current is not None:
+            spans[current].append(cell)
+    return spans
+
+
+def check_cells(cells: list) -> list[str]:
+    return [c.source for c in cells if c.cell_type == "code" and CHECK_CALL.search(c.source)]
+
+
+@pytest.mark.parametrize("path", [p for p in MAIN if p.name not in EXERCISES_NOT_YET_CHECKED], ids=name)
+def test_every_exercise_has_a_check_cell_that_its_solution_passes(path):
+    notebook, solution = read(path), read(NOTEBOOKS / "solutions" / path.name)
+    spans, solved = exercise_spans(notebook), exercise_spans(solution)
+    assert spans, f"{name(path)}: no '### Exercise N' headings"
+    assert sorted(spans) == list(range(1, len(spans) + 1)), f"{name(path)}: exercises numbered {sorted(spans)}"
+    assert sorted(solved) == sorted(spans), f"solutions/{path.name} answers exercises {sorted(solved)}, not {sorted(spans)}"
+    headings = [c.source for c in notebook.cells if c.cell_type == "markdown"]
+    first = next(i for i, s in enumerate(headings) if EXERCISE_HEADING.match(s))
+    assert any(re.search(r"^## Exercises", s, re.MULTILINE) for s in headings[:first]), (
+        f"{name(path)}: the exercises must come after the '## Exercises' heading"
+    )
+    for number, cells in spans.items():
+        checks = check_cells(cells)
+        assert checks, f"{name(path)} exercise {number}: no code cell calls cmp( or check( after it"
+        missing = [c for c in checks if c not in check_cells(solved[number])]
+        assert not missing, f"solutions/{path.name} exercise {number} lacks the check cell {missing[0][:120]!r}"
+        for cell in solved[number]:  # the solution's checks ran and passed: no "not answered yet"
+            for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                assert "not answered yet" not in output.get("text", ""), (
+                    f"solutions/{path.name} exercise {number} leaves an answer as ..."
+                )
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=name)

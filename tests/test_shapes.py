@@ -70,3 +70,23 @@ def test_cli_prints_table_in_little_memory():
     assert "(24, 64, 256, 2048)" in result.stdout and "(32, 1, 16416)" in result.stdout
     # the mega cache alone is 3 GiB and the weights 10 GiB in float32: none of it is allocated
     assert peak_mib < 1.5 * 2**10
+
+
+def test_min_dalle_step_shapes_are_the_walkthroughs_rows():
+    """min-dalle's own step on the meta device: the seed rows dalle_core never makes."""
+    import torch
+
+    from dalle_core.lab.shapes import min_dalle_step_shapes
+
+    grad = torch.is_grad_enabled()
+    shapes = min_dalle_step_shapes("mega", 4)
+    assert torch.is_grad_enabled() == grad  # min_dalle's import turns autograd off; restored
+    assert shapes == {
+        "token_index repeated": (32, 1),
+        "prev_tokens repeated": (32, 1),
+        "decoder self-attention weights": (32, 32, 1, 256),
+        "logits_sorted": (16, 16384),
+    }
+    assert min_dalle_step_shapes("mini", 3)["token_index repeated"] == (18, 1)
+    with pytest.raises(ValueError, match="256 image positions"):
+        min_dalle_step_shapes("tiny", 3)
