@@ -120,10 +120,7 @@ def test_ends_with_exercises_and_has_solutions(path):
     cells = read(path).cells
     exercises = [c for c in cells if c.cell_type == "markdown" and re.search(r"^## Exercises", c.source, re.MULTILINE)]
     assert exercises, f"{name(path)}: no '## Exercises' section"
-    if path.name in EXERCISES_NOT_YET_CHECKED:  # the old form: a numbered list in the "## Exercises" cell
-        count = len(re.findall(r"^\d+\. ", exercises[-1].source, re.MULTILINE))
-    else:
-        count = len(exercise_spans(read(path)))
+    count = len(exercise_spans(read(path)))
     assert count >= 3, f"{name(path)}: {count} exercises, at least 3 expected"
     assert (NOTEBOOKS / "solutions" / path.name).is_file(), f"{name(path)}: no solutions/{path.name}"
 
@@ -136,11 +133,6 @@ def test_ends_with_exercises_and_has_solutions(path):
 # the same text in the notebook and in its solution, so the solution proves that the check passes.
 EXERCISE_HEADING = re.compile(r"\A### Exercise (\d+)\b")
 CHECK_CALL = re.compile(r"(?<![\w.])(cmp|check)\(")
-# Notebooks (main and solution, by file name) whose exercises are not yet marked as above (issue 13
-# converts them). The lead empties this set when the converted notebooks are merged: do not add to it.
-EXERCISES_NOT_YET_CHECKED = {
-    "04_sampling.ipynb", "06_end_to_end.ipynb",
-}
 
 
 def exercise_spans(notebook: nbformat.NotebookNode) -> dict[int, list]:
@@ -162,7 +154,7 @@ def check_cells(cells: list) -> list[str]:
     return [c.source for c in cells if c.cell_type == "code" and CHECK_CALL.search(c.source)]
 
 
-@pytest.mark.parametrize("path", [p for p in MAIN if p.name not in EXERCISES_NOT_YET_CHECKED], ids=name)
+@pytest.mark.parametrize("path", MAIN, ids=name)
 def test_every_exercise_has_a_check_cell_that_its_solution_passes(path):
     notebook, solution = read(path), read(NOTEBOOKS / "solutions" / path.name)
     spans, solved = exercise_spans(notebook), exercise_spans(solution)
