@@ -199,3 +199,19 @@ def test_outputs_do_not_depend_on_the_thread_count(notebook_name):
         if old.source.lstrip().startswith(IGNORE_OUTPUT):
             continue
         assert text_outputs(new) == text_outputs(old), f"{notebook_name} cell {i} differs with 2 threads"
+
+
+def headings(path: Path) -> set[str]:
+    return {line.lstrip("#").strip() for cell in read(path).cells if cell.cell_type == "markdown"
+            for line in cell.source.splitlines() if line.startswith("#")}
+
+
+def test_the_seed_index_points_at_sections_that_exist():
+    """00's seed index names, for each question, a notebook and the heading that answers it."""
+    cell = next(c for c in read(NOTEBOOKS / "00_overview.ipynb").cells
+                if c.cell_type == "markdown" and c.source.startswith("## The seed walkthrough"))
+    links = re.findall(r"\[\d\d\]\((\d\d_\w+\.ipynb)\),((?: the)? \"[^|;\[]*)", cell.source)
+    assert len(links) >= 10, links
+    for notebook, quoted in links:
+        for heading in re.findall(r"\"([^\"]+)\"", quoted):
+            assert heading in headings(NOTEBOOKS / notebook), f"00's seed index: {notebook} has no heading {heading!r}"
