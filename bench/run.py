@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dalle_core.memory import peak_rss_mib
+
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "a red circle on a green background"
 SEED = 7
@@ -36,53 +38,13 @@ SEED = 7
 
 # ---------------------------------------------------------------- inside a subprocess
 def make_weights(models_root: Path, model: str = "mini", device: str = "cpu") -> None:
-    """Random checkpoints in min-dalle's layout, float16 as the published ones.
-
-    On a GPU the noise is drawn there (Mega's 2.6 billion numbers take a minute on one CPU
-    thread, a second on a GPU): the same rule as tests.conftest.randomize, other numbers.
-    """
+    """Random checkpoints in min-dalle's layout, float16 as the published ones; Mega's are
+    built on the GPU when one runs the benchmark."""
     import torch
 
-    from dalle_core import DalleBartDecoder, DalleBartEncoder, DalleConfig, VQGanDetokenizer
+    from dalle_core.lab.random_weights import write_random_model
 
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import randomize, write_tokenizer
-
-    fill = randomize if device == "cpu" else (lambda module, seed: randomize_on_device(module, seed, device))
-    folder = models_root / f"dalle_bart_{model}"
-    write_tokenizer(folder)
-    for name, cls in (("encoder", DalleBartEncoder), ("decoder", DalleBartDecoder)):
-        with torch.device(device):
-            module = fill(cls(DalleConfig.from_name(model)), len(name))
-        torch.save({k: v.half().cpu() for k, v in module.state_dict().items()}, folder / f"{name}.pt")
-        del module
-    (models_root / "vqgan").mkdir(exist_ok=True)
-    torch.save(randomize(VQGanDetokenizer(), seed=9).state_dict(), models_root / "vqgan" / "detoker.pt")
-
-
-def randomize_on_device(module, seed: int, device: str):
-    """tests.conftest.randomize's rule with a generator on `device`."""
-    import torch
-
-    generator = torch.Generator(device).manual_seed(seed)
-    with torch.no_grad():
-        for child in module.modules():
-            for name, p in child.named_parameters(recurse=False):
-                noise = torch.randn(p.shape, generator=generator, device=device)
-                if isinstance(child, (torch.nn.LayerNorm, torch.nn.GroupNorm)):
-                    p.copy_(1 + 0.1 * noise if name == "weight" else 0.1 * noise)
-                elif name == "bias":
-                    p.copy_(0.1 * noise)
-                else:
-                    fan_in = p.shape[1:].numel() if p.dim() > 1 and not isinstance(child, torch.nn.Embedding) else 1
-                    p.copy_(noise / fan_in**0.5)
-    return module.eval()
-
-
-def peak_rss_mib() -> float:
-    # VmHWM, not ru_maxrss: after fork + exec, ru_maxrss still holds the parent's peak
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    write_random_model(models_root, model, torch.float16, device)
 
 
 def run_one(kind: str, models_root: str, dtype_name: str, images: int, threads: int, device: str = "cpu",
