@@ -117,22 +117,9 @@ def worker(kind: str, models_root: str, model_name: str, dtype_name: str, device
         images = grid * grid
         if is_cuda:
             torch.cuda.reset_peak_memory_stats()
-        times, sums = [], []
-        for _ in range(1 + calls):
-            sync()
-            begin = time.perf_counter()
-            out = model.generate_images(PROMPT, SEED, grid_size=grid)
-            sync()
-            times.append(time.perf_counter() - begin)
-            sums.append(float(out.double().sum()))
+        times, sums = bench.timed_generations(model, grid, calls, sync)
         peak = torch.cuda.max_memory_allocated() / 2**20 if is_cuda else bench.peak_rss_mib()
-        with torch.inference_mode():
-            tokens = torch.zeros(images, 256, dtype=torch.long, device=device)
-            sync()
-            begin = time.perf_counter()
-            detokenize(tokens)
-            sync()
-            vqgan = time.perf_counter() - begin
+        vqgan = bench.timed_detokenize(detokenize, images, device, sync)
         later = statistics.median(times[1:]) if calls else times[0]
         entry = {"seconds": later, "first_seconds": times[0], "all_seconds": times,
                  "ms_per_token": 1000 * (later - vqgan) / 256, "vqgan_seconds": vqgan, "peak_mib": peak,

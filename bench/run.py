@@ -47,6 +47,33 @@ def make_weights(models_root: Path, model: str = "mini", device: str = "cpu") ->
     write_random_model(models_root, model, torch.float16, device)
 
 
+def timed_generations(model, grid_size: int, calls: int, sync) -> tuple[list[float], list[float]]:
+    """A first generation, then `calls` more of the same prompt and seed: the seconds of each
+    and the pixel sum of each (equal sums: the same image every time)."""
+    times, sums = [], []
+    for _ in range(1 + calls):
+        sync()
+        start = time.perf_counter()
+        images_out = model.generate_images(PROMPT, SEED, grid_size=grid_size)
+        sync()
+        times.append(time.perf_counter() - start)
+        sums.append(float(images_out.double().sum()))
+    return times, sums
+
+
+def timed_detokenize(detokenize, images: int, device: str, sync) -> float:
+    """Seconds the VQGAN alone takes for `images` pictures (all-zero tokens)."""
+    import torch
+
+    with torch.inference_mode():
+        tokens = torch.zeros(images, 256, dtype=torch.long, device=device)
+        sync()
+        start = time.perf_counter()
+        detokenize(tokens)
+        sync()
+        return time.perf_counter() - start
+
+
 def run_one(kind: str, models_root: str, dtype_name: str, images: int, threads: int, device: str = "cpu",
             model_name: str = "mini", calls: int = 0, check_static: bool = False) -> dict:
     """One program in this process: a first generation, then `calls` more (timed, median)."""
@@ -71,23 +98,11 @@ def run_one(kind: str, models_root: str, dtype_name: str, images: int, threads: 
         model = reference.MinDalle(models_root, dtype=dtype, device=device, is_mega=is_mega, is_verbose=False)
         detokenize = lambda tokens: model.detokenizer.forward(False, tokens)  # noqa: E731
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    times, sums = [], []
-    for _ in range(1 + calls):
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        sync()
-        start = time.perf_counter()
-        images_out = model.generate_images(PROMPT, SEED, grid_size=grid_size)
-        sync()
-        times.append(time.perf_counter() - start)
-        sums.append(float(images_out.double().sum()))
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times, sums = timed_generations(model, grid_size, calls, sync)
     total = statistics.median(times[1:]) if calls else times[0]
-    with torch.inference_mode():
-        tokens = torch.zeros(images, 256, dtype=torch.long, device=device)
-        start = time.perf_counter()
-        detokenize(tokens)
-        sync()
-        vqgan = time.perf_counter() - start
+    vqgan = timed_detokenize(detokenize, images, device, sync)
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
     result = {"seconds": total, "first_seconds": times[0], "ms_per_token": 1000 * (total - vqgan) / 256,
               "vqgan_seconds": vqgan, "peak_mib": peak_gpu or peak_rss_mib(), "image_sum": sums[0],

@@ -325,25 +325,21 @@ def test_drop_on_every_attempt_keeps_the_part_and_says_so(tmp_path, server, publ
     assert leftovers(root) == []
 
 
-def test_wrong_sha256_deletes_the_part_and_leaves_no_file(tmp_path, server, published, monkeypatch):
+@pytest.mark.parametrize("index, change, error, role", [
+    (2, {"sha256": "0" * 64}, "sha256", "encoder"),  # the bytes arrive, their hash is wrong
+    (3, {"size": 1, "sha256": None}, "another file", "decoder"),  # refused before downloading
+])
+def test_a_file_that_is_not_the_published_one_leaves_nothing(tmp_path, server, published, monkeypatch,
+                                                             index, change, error, role):
     table = list(fetch.REMOTE_FILES["mini"])
-    table[2] = RemoteFile(table[2].name, table[2].role, table[2].size, "0" * 64)
+    remote = table[index]
+    size = remote.size + change["size"] if "size" in change else remote.size
+    table[index] = RemoteFile(remote.name, remote.role, size, change["sha256"])
     monkeypatch.setitem(fetch.REMOTE_FILES, "mini", tuple(table))
     root = tmp_path / "models"
-    with pytest.raises(DownloadError, match="sha256"):
+    with pytest.raises(DownloadError, match=error):
         fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
-    assert not model_files(root, "mini").encoder.exists()
-    assert leftovers(root) == []
-
-
-def test_server_offering_another_size_is_refused_before_downloading(tmp_path, server, published, monkeypatch):
-    table = list(fetch.REMOTE_FILES["mini"])
-    table[3] = RemoteFile(table[3].name, table[3].role, table[3].size + 1, None)
-    monkeypatch.setitem(fetch.REMOTE_FILES, "mini", tuple(table))
-    root = tmp_path / "models"
-    with pytest.raises(DownloadError, match="another file"):
-        fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
-    assert not model_files(root, "mini").decoder.exists()
+    assert not getattr(model_files(root, "mini"), role).exists()
     assert leftovers(root) == []
 
 
