@@ -245,6 +245,57 @@ def paired_ratios(entry: dict) -> dict:
     return ratios
 
 
+TIME_PROSE = """\
+## Where the time goes, and what dalle_core changes
+
+A decoder step multiplies a batch of 2n rows (n images, unconditional and conditional) by
+every decoder weight matrix. With n small, each weight is used for only 2n multiply-adds
+per load: the step is memory-bound, its cost about bytes read / memory bandwidth. Notebook
+08 works this out (bytes per token, the roofline, why the cache makes decoding linear).
+
+- **Cross-attention keys and values once per prompt.** min-dalle recomputes
+  `k_proj(encoder_state)` and `v_proj(encoder_state)` in every layer at every one of the 256
+  steps, a (2n x 64) x (E x E) product twice per layer, although `encoder_state` never
+  changes. dalle_core computes them once (`DalleBartDecoder.encoder_keys_values`).
+- **Fused attention over the written slots only (the eager step).** `scaled_dot_product_attention`
+  reads cache slots 0..i in place; min-dalle attends over all 256 slots, masks the future, and its
+  einsum copies the slice (half the cache traffic on average, and no copies). On a GPU the
+  step reads all 256 slots under a mask instead, for a CUDA graph (next section).
+- **No per-layer cache copies.** The cache is written in place, one slot per step.
+- **`torch.topk` for the k-th largest logit** instead of sorting all 16384.
+- **bfloat16 weights, float32 attention on the CPU.** The CPU's fused attention is about
+  ten times slower in bfloat16 than in float32 (2 ms against 0.2 ms per call here), so on
+  the CPU the cache stays float32, as in min-dalle, and attention runs in float32 on it;
+  only the queries (one row per image) are converted. On a GPU the cache takes the model's
+  dtype (`pipeline.default_attention_dtype`).
+
+"""
+
+MEMORY_PROSE = """\
+## Where the memory goes
+
+- **Loading.** Modules are built on the meta device and the file's tensors are converted
+  one at a time and assigned (`weights.load_module`): no random weights, and the peak is
+  about one copy of the model in the chosen dtype plus one file tensor.
+- **The VQGAN's activations.** At 256x256 one activation of the last level is 128 x 256 x
+  256 floats, 32 MiB per image. Its residual blocks free each input as soon as the next
+  output exists (one statement per step), and swish and the residual sum work in place.
+- **Freed memory leaves the process.** glibc raises its mmap threshold whenever a large
+  block is freed, so after loading, the VQGAN's activations come from the heap and their
+  memory stays in the process after they die. `dalle_core.memory` fixes the threshold at
+  1 MiB when a `MinDalle` loads on the CPU, so the peak counts only tensors alive at once.
+  The same setting would lower min-dalle's peak too, mostly during its loading; the
+  comparison above runs min-dalle as it ships.
+
+## Cache memory (`attention_state`)
+
+(layers x 4n x 256 x embed) elements for n images: 2n rows, each with a key and a value
+slot. `MinDalle(..., attention_state_dtype=torch.float16)` halves it (keys and values are
+then rounded to float16, so logits differ slightly from a float32 cache);
+`dalle_core.pipeline.attention_state_bytes(config, n, dtype)` computes it:
+
+"""
+
 GPU_PROSE = [
     "## On a GPU: the same image for the same seed, no first-call stall, one launch a step",
     "",
@@ -452,56 +503,13 @@ def write_report(results: dict, meta: dict, out: Path) -> None:
         *cpu_lines,
         SECTION_MARKERS["cpu"][1],
         "",
-        "## Where the time goes, and what dalle_core changes",
-        "",
-        "A decoder step multiplies a batch of 2n rows (n images, unconditional and conditional) by",
-        "every decoder weight matrix. With n small, each weight is used for only 2n multiply-adds",
-        "per load: the step is memory-bound, its cost about bytes read / memory bandwidth. Notebook",
-        "08 works this out (bytes per token, the roofline, why the cache makes decoding linear).",
-        "",
-        "- **Cross-attention keys and values once per prompt.** min-dalle recomputes",
-        "  `k_proj(encoder_state)` and `v_proj(encoder_state)` in every layer at every one of the 256",
-        "  steps, a (2n x 64) x (E x E) product twice per layer, although `encoder_state` never",
-        "  changes. dalle_core computes them once (`DalleBartDecoder.encoder_keys_values`).",
-        "- **Fused attention over the written slots only (the eager step).** `scaled_dot_product_attention`",
-        "  reads cache slots 0..i in place; min-dalle attends over all 256 slots, masks the future, and its",
-        "  einsum copies the slice (half the cache traffic on average, and no copies). On a GPU the",
-        "  step reads all 256 slots under a mask instead, for a CUDA graph (next section).",
-        "- **No per-layer cache copies.** The cache is written in place, one slot per step.",
-        "- **`torch.topk` for the k-th largest logit** instead of sorting all 16384.",
-        "- **bfloat16 weights, float32 attention on the CPU.** The CPU's fused attention is about",
-        "  ten times slower in bfloat16 than in float32 (2 ms against 0.2 ms per call here), so on",
-        "  the CPU the cache stays float32, as in min-dalle, and attention runs in float32 on it;",
-        "  only the queries (one row per image) are converted. On a GPU the cache takes the model's",
-        "  dtype (`pipeline.default_attention_dtype`).",
-        "",
+        *TIME_PROSE.splitlines(),
         *GPU_PROSE,
         SECTION_MARKERS["gpu"][0],
         *gpu_lines,
         SECTION_MARKERS["gpu"][1],
         "",
-        "## Where the memory goes",
-        "",
-        "- **Loading.** Modules are built on the meta device and the file's tensors are converted",
-        "  one at a time and assigned (`weights.load_module`): no random weights, and the peak is",
-        "  about one copy of the model in the chosen dtype plus one file tensor.",
-        "- **The VQGAN's activations.** At 256x256 one activation of the last level is 128 x 256 x",
-        "  256 floats, 32 MiB per image. Its residual blocks free each input as soon as the next",
-        "  output exists (one statement per step), and swish and the residual sum work in place.",
-        "- **Freed memory leaves the process.** glibc raises its mmap threshold whenever a large",
-        "  block is freed, so after loading, the VQGAN's activations come from the heap and their",
-        "  memory stays in the process after they die. `dalle_core.memory` fixes the threshold at",
-        "  1 MiB when a `MinDalle` loads on the CPU, so the peak counts only tensors alive at once.",
-        "  The same setting would lower min-dalle's peak too, mostly during its loading; the",
-        "  comparison above runs min-dalle as it ships.",
-        "",
-        "## Cache memory (`attention_state`)",
-        "",
-        "(layers x 4n x 256 x embed) elements for n images: 2n rows, each with a key and a value",
-        "slot. `MinDalle(..., attention_state_dtype=torch.float16)` halves it (keys and values are",
-        "then rounded to float16, so logits differ slightly from a float32 cache);",
-        "`dalle_core.pipeline.attention_state_bytes(config, n, dtype)` computes it:",
-        "",
+        *MEMORY_PROSE.splitlines(),
         *cache_table(),
     ]
     out.write_text("\n".join(lines) + "\n")

@@ -185,7 +185,11 @@ def test_resume_after_a_dropped_connection_uses_range(tmp_path, server, publishe
     assert leftovers(root) == []
 
 
-def test_resume_from_a_part_left_by_an_earlier_run(tmp_path, server, published):
+@pytest.mark.parametrize("ignore_range", [False, True], ids=["resumes", "server-ignores-range"])
+def test_a_part_left_by_an_earlier_run(tmp_path, server, published, ignore_range):
+    """The download asks for the rest of a .part file; a server that ignores the Range header
+    and sends the whole file (200) makes it restart, never append."""
+    server.ignore_range = ignore_range
     root = tmp_path / "models"
     target = model_files(root, "mini").decoder
     target.parent.mkdir(parents=True)
@@ -193,18 +197,6 @@ def test_resume_from_a_part_left_by_an_earlier_run(tmp_path, server, published):
     fetch.part_path(target).write_bytes(data[:100])
     fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
     assert server.requests_for("decoder_mini.pt") == ["bytes=100-"]
-    assert target.read_bytes() == data
-
-
-def test_server_ignoring_range_restarts_instead_of_appending(tmp_path, server, published):
-    server.ignore_range = True
-    root = tmp_path / "models"
-    target = model_files(root, "mini").decoder
-    target.parent.mkdir(parents=True)
-    data = published["decoder_mini.pt"]
-    fetch.part_path(target).write_bytes(data[:100])
-    fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
-    assert server.requests_for("decoder_mini.pt") == ["bytes=100-"]  # asked, got a 200
     assert target.read_bytes() == data
 
 
