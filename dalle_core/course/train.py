@@ -29,6 +29,7 @@ from ..config import DalleConfig, VQGanConfig
 from .dalle_train import course_dalle_config, pack_text, train_dalle, validation_loss
 from .data import make_scene, plain_caption
 from ..tokenizer import TextTokenizer
+from ..weights import load_module
 from .vqgan_train import (
     VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
     save_reconstruction_grid, tokenize_dataset, train_vqgan,
@@ -181,11 +182,9 @@ def train_course_model(
     save_state_dict(autoencoder.encoder.to(memory_format=torch.contiguous_format), out / "vqgan_encoder.pt", dtype)
     wall["vqgan_s"] = time.time() - t
     # measured through the saved (possibly float16) codebook and decoder, as MinDalle will use them
-    stored = type(detokenizer)(vqgan_config)
-    stored.load_state_dict({k: v.float() for k, v in torch.load(out / "detoker.pt").items()})
+    stored = load_module(type(detokenizer)(vqgan_config), out / "detoker.pt", torch.float32, "cpu")
     reconstruction = evaluate_reconstruction(
-        stored.eval(), autoencoder.encoder, autoencoder.quantizer, count=64 if settings.is_quick else 512,
-        data_seed=settings.data_seed,
+        stored, autoencoder.encoder, count=64 if settings.is_quick else 512, data_seed=settings.data_seed,
     )
     say(f"VQGAN: held-out reconstruction {reconstruction}")
 
@@ -244,7 +243,7 @@ def train_course_model(
             "final_train_loss": _tail_mean(vqgan_history.loss),
             "reused_from": settings.vqgan_from,
             "restarted_codes": vqgan_history.restarted,
-            "held_out": {k: round(v, 5) for k, v in reconstruction.items()},
+            "held_out": reconstruction,
         },
         "dalle": {
             "final_train_loss": _tail_mean(dalle_history.loss),
