@@ -98,6 +98,16 @@ class DalleConfig:
         )
 
     @classmethod
+    def tiny_v2(cls) -> "DalleConfig":
+        """Course model v2, work in progress (docs/course-model.md): 16x16 = 256 image tokens, as
+        DALL·E Mini and Mega draw, out of `VQGanConfig.tiny_v2()`'s codes. Built by
+        `python -m dalle_core train --v2`; becomes `tiny()` once its files ship."""
+        codes = VQGanConfig.tiny_v2().vocab_count
+        return cls.tiny().replace(
+            image_vocab_count=codes, image_code_count=codes, image_start_token=codes, image_token_count=256, name="tiny_v2",
+        )
+
+    @classmethod
     def from_name(cls, name: str) -> "DalleConfig":
         presets = {"mega": cls.mega, "mini": cls.mini, "tiny": cls.tiny}
         if name not in presets:
@@ -165,6 +175,15 @@ class VQGanConfig:
         return cls(
             vocab_count=512, embed_count=32, channel_counts=(16, 16, 32, 64),
             attention_levels=(3,), block_count=1, group_count=8, name="tiny",
+        )
+
+    @classmethod
+    def tiny_v2(cls) -> "VQGanConfig":
+        """Course model v2, work in progress: 64x64 pixels <-> 16x16 tokens (factor 4: three levels)
+        out of 1024 codes of 32 dims; see docs/course-model.md for the measurements behind it."""
+        return cls(
+            vocab_count=1024, embed_count=32, channel_counts=(16, 32, 64),
+            attention_levels=(2,), block_count=1, group_count=8, name="tiny_v2",
         )
 
     def to_dict(self) -> dict[str, Any]:

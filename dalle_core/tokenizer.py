@@ -18,6 +18,14 @@ BOS, PAD, EOS, UNK = "<s>", "<pad>", "</s>", "<unk>"
 PAD_ID = 1  # min-dalle pads with 1 and masks every position holding it
 
 
+def normalize(text: str) -> str:
+    """Emoji to names, lower case, ASCII only: the text the BPE sees (and the BPE trainer learns from)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    text = demojize(text, delimiters=("", ""))
+    return text.lower().encode("ascii", errors="ignore").decode()
+
+
 class TextTokenizer:
     """min-dalle compatible BPE tokenizer; `tokenize(text, is_verbose=True)` shows every merge."""
 
@@ -50,10 +58,7 @@ class TextTokenizer:
 
     def normalize(self, text: str) -> str:
         """Emoji to names, lower case, ASCII only: the text the BPE sees."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        text = demojize(text, delimiters=("", ""))
-        return text.lower().encode("ascii", errors="ignore").decode()
+        return normalize(text)
 
     def tokenize(self, text: str, is_verbose: bool = False) -> list[int]:
         """`[<s>] + ids + [</s>]`, not yet cut to `text_token_count` (see `fit_tokens`)."""

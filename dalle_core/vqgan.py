@@ -32,6 +32,8 @@ def residual(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 class ResnetBlock(nn.Module):
+    """GroupNorm -> swish -> conv, twice, plus a shortcut (1x1 convolution when widths differ)."""
+
     def __init__(self, count_in: int, count_out: int, group_count: int):
         super().__init__()
         self.norm1 = nn.GroupNorm(group_count, count_in)

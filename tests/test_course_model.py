@@ -67,6 +67,43 @@ def test_vqgan_encoder_ships_with_the_model():
     assert load_vqgan_encoder(TINY_ROOT) is not None
 
 
+def _encoder_as_trained(encoder, pixels: torch.Tensor) -> torch.Tensor:
+    """The course encoder's forward with the block it had before it shared `vqgan.ResnetBlock`:
+    F.silu (the detokenizer's swish is min-dalle's x * sigmoid(x), 1 ulp apart) and `shortcut(x) + h`."""
+    import torch.nn.functional as F
+
+    from dalle_core.vqgan import ResnetBlock
+
+    def block(b: ResnetBlock, x: torch.Tensor) -> torch.Tensor:
+        h = b.conv2(F.silu(b.norm2(b.conv1(F.silu(b.norm1(x))))))
+        return (b.nin_shortcut(x) if b.nin_shortcut is not None else x) + h
+
+    h = encoder.conv_in(pixels * 2 - 1)
+    for level in encoder.down:
+        for layer in level:
+            h = block(layer, h) if isinstance(layer, ResnetBlock) else layer(h)
+    return encoder.conv_out(F.silu(encoder.norm_out(block(encoder.mid, h))))
+
+
+@torch.inference_mode()
+def test_shipped_vqgan_encoder_gives_the_tokens_it_was_trained_to_give(model):
+    from dalle_core.course.data import images_to_tensor, make_dataset
+    from dalle_core.course.quantizer import nearest_codes
+    from dalle_core.course.vqgan_train import VALIDATION_START
+
+    encoder = load_vqgan_encoder(TINY_ROOT)  # strict: the renamed keys (`nin_shortcut`) all fit
+    images, _ = make_dataset(64, seed=0, start=VALIDATION_START)
+    pixels = images_to_tensor(images)  # (64, 3, 64, 64)
+    ours, trained = encoder(pixels), _encoder_as_trained(encoder, pixels)  # (64, E, h, w) each
+    assert (ours - trained).abs().max() < 1e-5
+    codebook = model.detokenizer.embedding.weight.float()
+
+    def tokens(z: torch.Tensor) -> torch.Tensor:
+        return nearest_codes(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]), codebook)  # (64*h*w,)
+
+    assert torch.equal(tokens(ours), tokens(trained))
+
+
 def test_evaluation_runs_on_a_few_prompts():
     assert len(evaluation_prompts()) == 360 and len(evaluation_prompts(12)) == 12
     results = evaluate_model(prompt_count=6, factors=(16.0,), temperatures=(1.0,), reconstruction_count=8,

@@ -6,7 +6,7 @@ order they were learnt, is `merges.txt`. The tokenizer replays that list: in a w
 always merges the pair learnt earliest (lowest rank), which reproduces the training
 segmentation of every word the trainer saw.
 
-Words are prepared exactly as `dalle_core.tokenizer.TextTokenizer` prepares them
+Words are prepared by the tokenizer's own `dalle_core.tokenizer.normalize`
 (emoji names, lower case, ASCII, split on single spaces) and start from
 `['Ġ'] + list(word)`, so the files load unchanged into min-dalle's tokenizer.
 """
@@ -18,22 +18,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from emoji import demojize
+from ..tokenizer import BOS, EOS, PAD, UNK, WORD_START, normalize
 
-WORD_START = chr(ord(" ") + 256)  # 'Ġ', marks the first symbol of a word
-SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0, 1, 2, 3 as in DALL·E's vocab
+SPECIAL_TOKENS = (BOS, PAD, EOS, UNK)  # ids 0, 1, 2, 3 as in DALL·E's vocab
 MERGES_HEADER = "#version: 0.2"
 # Every character a lower-cased ASCII prompt can contain gets an id, so no prompt
 # (even one full of words never seen in training) maps to <unk>.
 BASE_CHARACTERS = (WORD_START,) + tuple(
     sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
 )
-
-
-def normalize(text: str) -> str:
-    """What the tokenizer does to text before BPE: emoji names, lower case, ASCII only."""
-    text = demojize(text, delimiters=("", ""))
-    return text.lower().encode("ascii", errors="ignore").decode()
 
 
 def count_words(texts: Iterable[str]) -> Counter[str]:

@@ -41,13 +41,16 @@ from ..config import DalleConfig
 from ..decoder import DalleBartDecoder
 from ..encoder import DalleBartEncoder, text_attention_mask
 from ..tokenizer import PAD_ID, TextTokenizer, fit_tokens
+from .vqgan_train import SIZES, cosine_lr
 
 EMPTY_PROMPT = (0, 2)  # [<s>, </s>]: the unconditional row
 
 
-def course_dalle_config(text_vocab_count: int) -> DalleConfig:
-    """The course transformer (sizes in `DalleConfig.tiny()`) with the vocabulary its BPE learned."""
-    return DalleConfig.tiny().replace(text_vocab_count=text_vocab_count)
+def course_dalle_config(text_vocab_count: int, sizes: str = "tiny") -> DalleConfig:
+    """The course transformer (sizes in `DalleConfig.tiny()`, or `.tiny_v2()`) with the vocabulary its BPE learned."""
+    if sizes not in SIZES:
+        raise ValueError(f"unknown course model sizes {sizes!r}; choose one of {SIZES}")
+    return getattr(DalleConfig, sizes)().replace(text_vocab_count=text_vocab_count)
 
 
 def pack_text(tokenizer: TextTokenizer, captions: list[str], text_token_count: int) -> torch.Tensor:
@@ -133,7 +136,6 @@ def train_dalle(
     progress: bool = True,
 ) -> tuple[DalleBartEncoder, DalleBartDecoder, DalleHistory]:
     """AdamW with warm-up and cosine decay over random batches of (text_tokens, image_tokens)."""
-    from .vqgan_train import cosine_lr
 
     if text_tokens.shape[0] != image_tokens.shape[0]:
         raise ValueError(f"{text_tokens.shape[0]} captions but {image_tokens.shape[0]} token rows")

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from .batch_generation import generate_prompt_images
-from .data import OBJECT_COLOURS, POSITIONS, SHAPES, images_to_tensor, make_dataset, plain_caption
+from .data import OBJECT_COLOURS, POSITIONS, SHAPES, make_dataset, plain_caption
 from .detect import detect, detector_accuracy
 from ..pipeline import TINY_ROOT, MinDalle, load_model_config
-from .quantizer import nearest_codes
 from .vqgan_encoder import VQGanEncoder
-from .vqgan_train import VALIDATION_START
+from .vqgan_train import VALIDATION_START, evaluate_reconstruction, round_trip
+from ..weights import load_module
 
 FACTORS = (1.0, 4.0, 16.0)
 TEMPERATURES = (0.5, 1.0, 2.0)
@@ -45,36 +45,12 @@ def evaluation_prompts(count: int | None = None) -> list[tuple[str, str, str]]:
 
 
 def load_vqgan_encoder(root: str | Path) -> VQGanEncoder | None:
-    """The training-only VQGAN encoder shipped beside the model, or None if absent."""
+    """The training-only VQGAN encoder shipped beside the model (strictly loaded), or None if absent."""
     path = Path(root) / "vqgan_encoder.pt"
     if not path.is_file():
         return None
     _, vqgan_config = load_model_config(root)
-    encoder = VQGanEncoder(vqgan_config)
-    encoder.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu").items()})
-    return encoder.eval()
-
-
-@torch.inference_mode()
-def reconstruction_metrics(model: MinDalle, encoder: VQGanEncoder, count: int = 512, data_seed: int = 0) -> dict[str, float]:
-    """Held-out pictures through encoder -> nearest code in the shipped codebook -> detokenizer."""
-    images, records = make_dataset(count, seed=data_seed, start=VALIDATION_START)
-    z_e = encoder(images_to_tensor(images))  # (n, E, h, w)
-    vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (n*h*w, E)
-    codebook = model.detokenizer.embedding.weight.float()
-    image_tokens = nearest_codes(vectors, codebook).view(count, -1)  # (n, h*w)
-    decoded = model.detokenizer.decode_images(image_tokens)  # (n, 64, 64, 3) floats 0..255
-    error = decoded / 255 - torch.from_numpy(images).float() / 255
-    mse = error.pow(2).mean().item()
-    read_back = detector_accuracy(decoded.round().to(torch.uint8).numpy(), records)
-    return {
-        "images": count,
-        "mae": round(error.abs().mean().item(), 5),
-        "mse": round(mse, 5),
-        "psnr_db": round(float(10 * np.log10(1 / max(mse, 1e-12))), 2),
-        "codebook_used": round(image_tokens.unique().numel() / codebook.shape[0], 3),
-        **{f"detected_{k}": round(v, 3) for k, v in read_back.items()},
-    }
+    return load_module(VQGanEncoder(vqgan_config), path, torch.float32, "cpu")
 
 
 def generation_metrics(
@@ -123,7 +99,7 @@ def evaluate_model(
         print("detector on held-out ground truth:", results["detector_on_ground_truth"], flush=True)
     encoder = load_vqgan_encoder(root)
     if encoder is not None:
-        results["reconstruction"] = reconstruction_metrics(model, encoder, reconstruction_count)
+        results["reconstruction"] = evaluate_reconstruction(model.detokenizer, encoder, reconstruction_count)
         if progress:
             print("VQGAN reconstruction:", results["reconstruction"], flush=True)
     attributes = evaluation_prompts(prompt_count)
@@ -178,10 +154,7 @@ def save_figures(
     rows = [("data", torch.from_numpy(pictures).float())]
     encoder = load_vqgan_encoder(model_dir_of(model)) if model_dir_of(model) is not None else None
     if encoder is not None:
-        z_e = encoder(images_to_tensor(pictures))  # (8, E, h, w)
-        vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (8*h*w, E)
-        image_tokens = nearest_codes(vectors, model.detokenizer.embedding.weight.float()).view(8, -1)  # (8, h*w)
-        rows.append(("VQGAN round trip", model.detokenizer.decode_images(image_tokens)))
+        rows.append(("VQGAN round trip", round_trip(model.detokenizer, encoder, pictures)[1]))
     paths.append(images_dir / "course-model-vqgan.png")
     _labelled_rows(rows).save(paths[-1])
     # one row per setting, one column per prompt

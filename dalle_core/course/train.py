@@ -29,8 +29,9 @@ from ..config import DalleConfig, VQGanConfig
 from .dalle_train import course_dalle_config, pack_text, train_dalle, validation_loss
 from .data import make_scene, plain_caption
 from ..tokenizer import TextTokenizer
+from ..weights import load_module
 from .vqgan_train import (
-    VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
+    SIZES, VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
     save_reconstruction_grid, tokenize_dataset, train_vqgan,
 )
 
@@ -60,9 +61,14 @@ class TrainSettings:
     vqgan_from: str | None = None  # a model folder whose VQGAN to reuse instead of training one
     caption_count: int = 20000  # captions the BPE is trained on
     bpe_vocab_size: int = 512
+    # "tiny": the shipped sizes (config.py's DalleConfig/VQGanConfig.tiny(), 8x8 tokens);
+    # "tiny_v2": 16x16 tokens, work in progress (docs/course-model.md)
+    sizes: str = "tiny"
     vqgan_steps: int = 1500
     vqgan_batch_size: int = 32
     vqgan_learning_rate: float = 3e-3
+    vqgan_object_weight: float = 10.0  # loss weight of object pixels (vqgan_train.object_weights)
+    vqgan_edge_weight: float = 1.0  # extra factor on outline pixels
     example_count: int = 30000  # (caption, image tokens) pairs for the transformer
     validation_count: int = 512
     dalle_steps: int = 2400
@@ -84,16 +90,24 @@ class TrainSettings:
         )
         return replace(base, **changes)
 
+    @classmethod
+    def v2(cls, **changes: Any) -> "TrainSettings":
+        """Course model v2 (work in progress): 16x16 tokens and the VQGAN settings measured for
+        them (docs/course-model.md). `python -m dalle_core train --v2`."""
+        return replace(cls(sizes="tiny_v2", vqgan_edge_weight=3.0), **changes)
 
-def quick_vqgan_config() -> VQGanConfig:
-    return VQGanConfig(vocab_count=64, embed_count=8, channel_counts=(8, 8, 8, 16), attention_levels=(3,),
+
+def quick_vqgan_config(sizes: str = "tiny") -> VQGanConfig:
+    """Toy VQGAN with the token grid of `sizes`: 8x8 (factor 8) or 16x16 (factor 4) on 64x64 pictures."""
+    counts = (8, 8, 8, 16) if sizes == "tiny" else (8, 8, 16)
+    return VQGanConfig(vocab_count=64, embed_count=8, channel_counts=counts, attention_levels=(len(counts) - 1,),
                        block_count=1, group_count=4, name="quick")
 
 
-def quick_dalle_config(text_vocab_count: int, image_vocab_count: int) -> DalleConfig:
+def quick_dalle_config(text_vocab_count: int, image_vocab_count: int, image_token_count: int = 64) -> DalleConfig:
     return DalleConfig(
         layer_count=1, attention_head_count=2, embed_count=32, glu_embed_count=64, text_vocab_count=text_vocab_count,
-        image_vocab_count=image_vocab_count, text_token_count=64, image_token_count=64,
+        image_vocab_count=image_vocab_count, text_token_count=64, image_token_count=image_token_count,
         image_code_count=image_vocab_count, image_start_token=image_vocab_count, name="quick",
     )
 
@@ -136,6 +150,8 @@ def train_course_model(
     from .detect import detect
     from ..pipeline import MinDalle
 
+    if settings.sizes not in SIZES:
+        raise ValueError(f"unknown course model sizes {settings.sizes!r}; choose one of {SIZES}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     samples = Path(samples_dir) if samples_dir is not None else None
@@ -160,7 +176,7 @@ def train_course_model(
 
     # 2. VQGAN ----------------------------------------------------------------------------
     t = time.time()
-    vqgan_config = quick_vqgan_config() if settings.is_quick else course_vqgan_config()
+    vqgan_config = quick_vqgan_config(settings.sizes) if settings.is_quick else course_vqgan_config(settings.sizes)
 
     def on_vqgan_sample(step: int, pixels: torch.Tensor, reconstruction: torch.Tensor) -> None:
         if samples is not None:
@@ -172,7 +188,8 @@ def train_course_model(
     else:
         autoencoder, vqgan_history = train_vqgan(
             vqgan_config, settings.vqgan_steps, settings.vqgan_batch_size, settings.vqgan_learning_rate,
-            data_seed=settings.data_seed, seed=settings.seed, on_sample=on_vqgan_sample,
+            data_seed=settings.data_seed, seed=settings.seed, object_weight=settings.vqgan_object_weight,
+            edge_weight=settings.vqgan_edge_weight, on_sample=on_vqgan_sample,
             sample_every=max(settings.vqgan_steps // 4, 1), progress=progress,
         )
     detokenizer = autoencoder.export_detokenizer().to(memory_format=torch.contiguous_format)
@@ -181,11 +198,9 @@ def train_course_model(
     save_state_dict(autoencoder.encoder.to(memory_format=torch.contiguous_format), out / "vqgan_encoder.pt", dtype)
     wall["vqgan_s"] = time.time() - t
     # measured through the saved (possibly float16) codebook and decoder, as MinDalle will use them
-    stored = type(detokenizer)(vqgan_config)
-    stored.load_state_dict({k: v.float() for k, v in torch.load(out / "detoker.pt").items()})
+    stored = load_module(type(detokenizer)(vqgan_config), out / "detoker.pt", torch.float32, "cpu")
     reconstruction = evaluate_reconstruction(
-        stored.eval(), autoencoder.encoder, autoencoder.quantizer, count=64 if settings.is_quick else 512,
-        data_seed=settings.data_seed,
+        stored, autoencoder.encoder, count=64 if settings.is_quick else 512, data_seed=settings.data_seed,
     )
     say(f"VQGAN: held-out reconstruction {reconstruction}")
 
@@ -201,7 +216,8 @@ def train_course_model(
     # 4. transformer ---------------------------------------------------------------------
     t = time.time()
     dalle_config = (
-        quick_dalle_config(len(vocab), vqgan_config.vocab_count) if settings.is_quick else course_dalle_config(len(vocab))
+        quick_dalle_config(len(vocab), vqgan_config.vocab_count, (64 // vqgan_config.downsample_factor) ** 2)
+        if settings.is_quick else course_dalle_config(len(vocab), settings.sizes)
     )
     probe_prompts = [plain_caption(s, c, p) for s, c, p in _probe_attributes(64)]
     probe_log: list[dict[str, float]] = []
@@ -244,7 +260,7 @@ def train_course_model(
             "final_train_loss": _tail_mean(vqgan_history.loss),
             "reused_from": settings.vqgan_from,
             "restarted_codes": vqgan_history.restarted,
-            "held_out": {k: round(v, 5) for k, v in reconstruction.items()},
+            "held_out": reconstruction,
         },
         "dalle": {
             "final_train_loss": _tail_mean(dalle_history.loss),
@@ -305,6 +321,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the model files (default: the shipped one)")
     parser.add_argument("--samples-dir", default=str(DEFAULT_SAMPLES), help="where sample grids go along the way")
     parser.add_argument("--quick", action="store_true", help="toy sizes, seconds: checks that every stage runs")
+    parser.add_argument("--v2", action="store_true",
+                        help="course model v2 (work in progress): 16x16 tokens, TrainSettings.v2(); with --quick, toy sizes of it")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="torch seed for initialisation and batches")
     parser.add_argument("--data-seed", type=int, default=defaults.data_seed, help="seed of the synthetic data set")
     parser.add_argument("--vqgan-steps", type=int, help=f"VQGAN batches (default {defaults.vqgan_steps})")
@@ -331,7 +349,9 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
             if value < 1:
                 raise SystemExit(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             changes[field_name] = value
-    return TrainSettings.quick(**changes) if args.quick else replace(TrainSettings(), **changes)
+    if args.v2:
+        changes.update(sizes="tiny_v2", vqgan_edge_weight=TrainSettings.v2().vqgan_edge_weight)
+    return TrainSettings.quick(**changes) if args.quick else replace(TrainSettings.v2() if args.v2 else TrainSettings(), **changes)
 
 
 def run_train(args: argparse.Namespace) -> int:

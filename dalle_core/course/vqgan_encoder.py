@@ -6,6 +6,7 @@ detokenizer's decoder in reverse at the same `VQGanConfig` widths: `channel_coun
 channels at level i, a stride-2 convolution between levels, so a 64x64 picture with
 4 levels becomes an 8x8 grid of `embed_count`-dim vectors for the quantizer. It has no
 attention blocks: at these sizes the convolutions already see the whole 8x8 patch.
+Its ResnetBlock is the detokenizer's own (`dalle_core.vqgan.ResnetBlock`).
 """
 from __future__ import annotations
 
@@ -13,23 +14,7 @@ import torch
 from torch import nn
 
 from ..config import VQGanConfig
-
-
-class ResnetBlock(nn.Module):
-    """GroupNorm -> swish -> conv, twice, plus a (1x1 projected) shortcut."""
-
-    def __init__(self, count_in: int, count_out: int, group_count: int):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(group_count, count_in)
-        self.conv1 = nn.Conv2d(count_in, count_out, 3, padding=1)
-        self.norm2 = nn.GroupNorm(group_count, count_out)
-        self.conv2 = nn.Conv2d(count_out, count_out, 3, padding=1)
-        self.shortcut = nn.Conv2d(count_in, count_out, 1) if count_in != count_out else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(nn.functional.silu(self.norm1(x)))
-        h = self.conv2(nn.functional.silu(self.norm2(h)))
-        return self.shortcut(x) + h
+from ..vqgan import ResnetBlock, swish
 
 
 class VQGanEncoder(nn.Module):
@@ -65,4 +50,4 @@ class VQGanEncoder(nn.Module):
         for level in self.down:
             h = level(h)
         h = self.mid(h)
-        return self.conv_out(nn.functional.silu(self.norm_out(h)))  # (B, E, H/f, W/f)
+        return self.conv_out(swish(self.norm_out(h)))  # (B, E, H/f, W/f)
