@@ -35,3 +35,12 @@ def test_bad_input_clear_error_no_file(tiny_root, tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
     result = run("generate", "red", "--models-root", str(tmp_path), "--model", "mini", "--out", str(out))
     assert result.returncode == 2 and "missing" in result.stderr and "fetch" in result.stderr
+
+
+def test_careless_input_one_line_exit_2(tiny_root, tmp_path):
+    out = tmp_path / "grid.png"
+    for args, words in [(["红色的圆形在左上角"], "reads English"), (["a red circle", "--grid-size", "1000"], "available")]:
+        result = run("generate", *args, "--model", "tiny", "--models-root", str(tiny_root), "--out", str(out), "--quiet")
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not list(tmp_path.iterdir())
