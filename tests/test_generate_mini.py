@@ -31,6 +31,7 @@ def _peak_rss_mib() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
+@pytest.mark.slow  # DALL·E Mini-size weights written, loaded twice and run: minutes
 def test_generate_images_equals_min_dalle(mini_root, monkeypatch):
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # restart the peak (VmHWM) count from the current resident size
