@@ -196,3 +196,11 @@ def test_memory_limit_and_estimate(model, monkeypatch):
     assert mega["attention_state"] == 3 * 2**30
     assert mega["encoder state and keys/values"] == 32 * 64 * 2048 * 4 * (1 + 2 * 24)
     assert mega["VQGAN activations"] == 16 * (3 * 128 * 256**2 + 2 * 256**2) * 4
+
+
+def test_shapes_on_the_meta_device_need_no_memory(monkeypatch):
+    from dalle_core import pipeline
+    from dalle_core.lab.shapes import trace_shapes
+
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: (1, "a test limit"))
+    assert trace_shapes("mega", 8).shape("attention_state")[1] == 4 * 64  # traced, not refused
