@@ -1,6 +1,6 @@
 """Export the lecture notebooks as reveal.js slide shows in site/slides/, usable offline.
 
-    .venv/bin/python scripts/export_slides.py [--out site/slides] [--vendor build/slides-vendor]
+    .venv/bin/python scripts/export_slides.py [--out site/slides] [--vendor build/npm-vendor]
                                               [--no-install] [NAME ...]
 
 The notebooks are exported as committed (outputs included, nothing re-executed, the
