@@ -8,10 +8,10 @@ A notebook's first code cell is three lines:
 
 `start()` fixes one thread (results that do not depend on the core count, and the fastest
 choice for small operations on a busy laptop; the environment variable DALLE_CORE_THREADS
-overrides it, as `make test-portable` does to check that the outputs hold with 2 threads), asks for PNG figures (strict nbval compares
-them as images, and HTML exports stay small), and traces DALL·E Mega's shapes for the
-walkthrough's 4x4 grid and the course model's for a 3x3 grid on the meta device: real code,
-no memory. `check_shape` then asserts, d2l-style, that a tensor the learner just computed has
+overrides it, as `make test-portable` does to check that the outputs hold with 2 threads),
+asks for PNG figures (one copy per figure: the notebook files and HTML exports stay small),
+and traces DALL·E Mega's shapes for the walkthrough's 4x4 grid and the course model's for
+a 3x3 grid on the meta device: real code, no memory. `check_shape` then asserts, d2l-style, that a tensor the learner just computed has
 the course model's traced shape, and that DALL·E Mega's traced shape is the one the text
 names, and prints both side by side.
 """
