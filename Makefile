@@ -2,7 +2,7 @@
 #                 prints the URL with it (a token given on the command line is printed as "..."); JUPYTER_TOKEN sets one
 # make test       everything: the package's tests (with the browser test where Chromium is present), every notebook
 #                 re-executed (strict nbval), and again on portable math-library code paths (test-portable)
-# make test-fast  the inner loop: the package's tests not marked slow, no notebooks (about a minute)
+# make test-fast  the inner loop: the package's tests not marked slow, no notebooks (under 2 minutes)
 # make html       exports the course as a static site in site/ (offline: MathJax copied beside the pages);
 # make html-student  the same without solutions, in site-student/ (web pages and slides)
 # make slides     reveal.js slides of the lecture notebooks in site/slides/ (offline)

@@ -78,8 +78,10 @@ def test_no_errors_and_no_stderr(path):
 
 @pytest.mark.parametrize("path", ALL, ids=name)
 def test_first_code_cell_uses_one_thread(path):
+    """dalle_core.lab.notebook's start() or setup(): one thread unless DALLE_CORE_THREADS says otherwise."""
     first = code_cells(read(path))[0].source
-    assert "torch.set_num_threads(1)" in first, f"{name(path)}: the first code cell must call torch.set_num_threads(1)"
+    assert "from dalle_core.lab.notebook import" in first and re.search(r"\b(start|setup)\(\)", first), \
+        f"{name(path)}: the first code cell must call dalle_core.lab.notebook's start() or setup() (one thread)"
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
