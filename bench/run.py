@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dalle_core.memory import peak_rss_mib
+
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "a red circle on a green background"
 SEED = 7
@@ -34,25 +36,9 @@ def make_weights(models_root: Path) -> None:
     """Random mini-size checkpoints in min-dalle's layout, float16 as the published ones."""
     import torch
 
-    from dalle_core import DalleBartDecoder, DalleBartEncoder, DalleConfig, VQGanDetokenizer
+    from dalle_core.lab.random_weights import write_random_model
 
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import randomize, write_tokenizer
-
-    folder = models_root / "dalle_bart_mini"
-    write_tokenizer(folder)
-    for name, cls in (("encoder", DalleBartEncoder), ("decoder", DalleBartDecoder)):
-        module = randomize(cls(DalleConfig.mini()), seed=len(name))
-        torch.save({k: v.half() for k, v in module.state_dict().items()}, folder / f"{name}.pt")
-        del module
-    (models_root / "vqgan").mkdir(exist_ok=True)
-    torch.save(randomize(VQGanDetokenizer(), seed=9).state_dict(), models_root / "vqgan" / "detoker.pt")
-
-
-def peak_rss_mib() -> float:
-    # VmHWM, not ru_maxrss: after fork + exec, ru_maxrss still holds the parent's peak
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    write_random_model(models_root, "mini", torch.float16)
 
 
 def run_one(kind: str, models_root: str, dtype_name: str, images: int, threads: int, device: str = "cpu") -> dict:

@@ -1,4 +1,4 @@
-"""Command line: `python -m dalle_core {generate, shapes, fetch, verify, ...}`."""
+"""Command line: `python -m dalle_core {generate, shapes, fetch, verify, convert, ...}`."""
 from __future__ import annotations
 
 import argparse
@@ -69,9 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .course.evaluate import add_cli as add_evaluate_cli
     from .course.train import add_cli as add_train_cli
+    from .hub.convert import add_cli as add_convert_cli
     from .hub.fetch import add_cli as add_fetch_cli
 
     add_fetch_cli(sub)
+    add_convert_cli(sub)
     add_train_cli(sub)
     add_evaluate_cli(sub)
     return parser

@@ -1,4 +1,9 @@
-"""Give freed activations back to the operating system at once (glibc on Linux).
+"""Peak memory, read one way everywhere, and freed activations given back at once (glibc).
+
+`peak_rss_mib` reads VmHWM, the resident-set high-water mark, from /proc: unlike
+`ru_maxrss`, it is reset by exec, so a child process reports its own peak and not the
+forking parent's. Tests, the benchmark and the notebook measurements all use it.
+
 
 glibc's malloc serves a large request with its own `mmap` and unmaps it on `free`, but
 only above a threshold that it *raises* each time such a block is freed (up to 32 MiB).
@@ -31,3 +36,26 @@ def return_large_blocks_promptly(threshold_bytes: int = DEFAULT_THRESHOLD) -> bo
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return mallopt(M_MMAP_THRESHOLD, threshold_bytes) == 1
+
+
+def peak_rss_mib(pid: int | str = "self") -> float | None:
+    """The process's peak resident memory in MiB (VmHWM), or None where /proc has no answer
+    (not Linux, or the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Restart this process's VmHWM count from its current resident size (Linux); False elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True

@@ -71,8 +71,10 @@ def sample_next_tokens(
     top_k: int = 256,
     supercondition_factor: float = 16.0,
 ) -> torch.Tensor:
-    """(2n, codes) logits of the unconditional and conditional rows -> (n,) next tokens."""
-    check_settings(temperature, top_k, supercondition_factor)
+    """(2n, codes) logits of the unconditional and conditional rows -> (n,) next tokens.
+
+    Runs at every step: the settings were checked once, by `check_settings`, where the
+    generation was asked for (`MinDalle.image_token_stream`, `sample_image_tokens`)."""
     logits = logits.to(torch.float32)  # blend and sample in float32 whatever the model's dtype
     record("logits sliced", logits)
     logits = supercondition(logits, supercondition_factor)

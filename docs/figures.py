@@ -105,18 +105,18 @@ def architecture() -> Path:
     box(ax, 0.1, 2.75, 4.0, 1.25, "config.py",
         "DalleConfig, VQGanConfig: the sizes;\npresets mega, mini, tiny (min-dalle's names)", grey)
     arrow(ax, (2.6, 4.0), (2.6, 4.75), "sizes", colour="#555555", dashed=True, label_offset=(0.3, -0.05))
-    box(ax, 10.0, 2.75, 2.8, 1.25, "weights.py  fetch.py",
+    box(ax, 10.0, 2.75, 2.8, 1.25, "weights.py  hub/fetch.py",
         "min-dalle's file layout;\nstrict loading; resumable,\nverified downloads", grey)
     arrow(ax, (11.4, 4.0), (11.4, 4.75), "state dicts", colour="#555555", dashed=True, label_offset=(0.55, -0.05))
-    box(ax, 13.15, 2.75, 2.75, 1.25, "trace.py  shapes.py",
+    box(ax, 13.15, 2.75, 2.75, 1.25, "trace.py  lab/shapes.py",
         "record(name, tensor) hooks;\nthe pipeline on the meta\ndevice: shapes, no memory", grey)
     arrow(ax, (14.0, 4.0), (14.0, 4.75), "records", colour="#555555", dashed=True, label_offset=(0.45, -0.05))
     box(ax, 0.05, 4.75, 1.2, 1.1, "__main__.py", "generate,\nshapes, fetch,\ntrain, ...", grey)
 
     # the course model
     box(ax, 0.1, 0.1, 15.8, 2.3, "", colour="#fafff5", edge="#7aa36b", style="round,pad=0.03", dashed=True)
-    ax.text(0.25, 2.28, "the course model: `python -m dalle_core train` (train.py) rebuilds assets/tiny/; "
-            "evaluate.py and detect.py measure it", fontsize=9, va="top",
+    ax.text(0.25, 2.28, "course/, the course model: `python -m dalle_core train` (course/train.py) rebuilds assets/tiny/; "
+            "course/evaluate.py and detect.py measure it", fontsize=9, va="top",
             family="monospace", color="#3d6b2f")
     box(ax, 0.3, 0.3, 2.3, 1.5, "data.py", "captioned shapes,\ndrawn from a seed", green)
     box(ax, 3.2, 0.3, 2.3, 1.5, "bpe_train.py", "BPE merges:\nvocab.json, merges.txt", green)

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dalle_core.memory import peak_rss_mib
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -45,16 +47,6 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def status_kib(pid: int, field: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def is_kernel(pid: int) -> bool:
     try:
         return b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -73,10 +65,10 @@ def measure(notebook: Path, out: Path, timeout: int, poll: float) -> dict:
     kernel_peak = 0
     converter_peak = 0
     while process.poll() is None:
-        converter_peak = max(converter_peak, status_kib(process.pid, "VmHWM") or 0)
+        converter_peak = max(converter_peak, peak_rss_mib(process.pid) or 0)
         for pid in descendants(process.pid):
             if is_kernel(pid):
-                kernel_peak = max(kernel_peak, status_kib(pid, "VmHWM") or 0)
+                kernel_peak = max(kernel_peak, peak_rss_mib(pid) or 0)
         time.sleep(poll)
     seconds = time.perf_counter() - start
     log = process.stdout.read().decode(errors="replace")
@@ -85,8 +77,8 @@ def measure(notebook: Path, out: Path, timeout: int, poll: float) -> dict:
     return {
         "notebook": str(notebook.relative_to(NOTEBOOKS)),
         "seconds": round(seconds, 1),
-        "kernel_peak_mib": round(kernel_peak / 1024),
-        "nbconvert_peak_mib": round(converter_peak / 1024),
+        "kernel_peak_mib": round(kernel_peak),
+        "nbconvert_peak_mib": round(converter_peak),
     }
 
 

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import json
-import string
 from pathlib import Path
 
 import pytest
 import torch
 
 from dalle_core import DalleConfig, TextTokenizer, VQGanConfig
-from dalle_core.tokenizer import WORD_START
+from dalle_core.lab.random_weights import make_vocab, randomize, write_tokenizer  # noqa: F401 (tests import them from here)
 
 # Small tensors gain nothing from threads, and on a busy machine a second thread waiting
 # at every barrier makes each op 10-100x slower. Tests that time or need threads set their own.
@@ -24,50 +23,10 @@ SMALL_VQGAN = VQGanConfig(vocab_count=64, embed_count=16, channel_counts=(16, 32
                           block_count=1, group_count=8, name="small")
 
 
-def make_vocab() -> tuple[dict[str, int], list[str]]:
-    """A BPE vocabulary over ASCII letters, digits and punctuation, with a few real merges."""
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    symbols = string.ascii_lowercase + string.digits + string.punctuation
-    for symbol in [WORD_START, *symbols, *(WORD_START + c for c in symbols)]:
-        vocab.setdefault(symbol, len(vocab))
-    merges = [f"{WORD_START} {c}" for c in string.ascii_lowercase]
-    merges += ["h e", "Ġt he", "Ġa n", "Ġan d", "i n", "Ġ in", "e r", "o n", "Ġre d", "Ġr e", "c i", "r c", "l e"]
-    for pair in merges:
-        vocab.setdefault(pair.replace(" ", ""), len(vocab))
-    return vocab, merges
-
-
 @pytest.fixture(scope="session")
 def tokenizer() -> TextTokenizer:
     vocab, merges = make_vocab()
     return TextTokenizer(vocab, merges)
-
-
-def write_tokenizer(folder: Path) -> None:
-    vocab, merges = make_vocab()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-
-
-def randomize(module: torch.nn.Module, seed: int, std: float = 1.0) -> torch.nn.Module:
-    """Seeded random weights with peaked, prompt-dependent logits (not near-uniform ones)."""
-    generator = torch.Generator().manual_seed(seed)
-
-    def noise(shape: torch.Size) -> torch.Tensor:
-        return torch.randn(shape, generator=generator)
-
-    with torch.no_grad():
-        for child in module.modules():
-            for name, p in child.named_parameters(recurse=False):
-                if isinstance(child, (torch.nn.LayerNorm, torch.nn.GroupNorm)):
-                    p.copy_(1 + 0.1 * noise(p.shape) if name == "weight" else 0.1 * noise(p.shape))
-                elif name == "bias":
-                    p.copy_(0.1 * noise(p.shape))
-                else:
-                    fan_in = p.shape[1:].numel() if p.dim() > 1 and not isinstance(child, torch.nn.Embedding) else 1
-                    p.copy_(noise(p.shape) * std / fan_in**0.5)
-    return module.eval()
 
 
 # A whole model in the course model's file layout, small enough to generate in milliseconds.

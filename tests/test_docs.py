@@ -273,7 +273,7 @@ def test_solution_links_removed_for_students():
 
 
 # ---- pages, links, classroom ------------------------------------------------------------
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")) + ["../README.md"])
+@pytest.mark.parametrize("page", sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")) + ["../README.md"])
 def test_relative_links_resolve(page):
     path = (DOCS / page).resolve()
     text = path.read_text(encoding="utf-8")
@@ -289,6 +289,20 @@ def test_relative_links_resolve(page):
             assert anchor in slugs, f"{page} links to {target}: no such heading in {file}"
 
 
+
+
+def test_readme_links_the_weights_guide_and_the_chinese_page():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/weights.md)" in readme and "](docs/zh/README.md)" in readme
+
+
+def test_chinese_page_points_at_every_notebook_and_the_weights_commands():
+    page = (DOCS / "zh" / "README.md").read_text(encoding="utf-8")
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert f"(../../notebooks/{notebook.name})" in page, f"docs/zh/README.md does not link {notebook.name}"
+    for text in ("make lab", "make test", "HF_ENDPOINT=https://hf-mirror.com", "python -m dalle_core verify",
+                 "python -m dalle_core convert", "--dtype float16"):
+        assert text in page, text
 
 
 def test_teaching_guide_covers_every_notebook():

@@ -4,37 +4,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dalle_core import DalleBartDecoder, DalleBartEncoder, DalleConfig, VQGanDetokenizer
+from dalle_core.lab.random_weights import write_random_model
+from dalle_core.memory import peak_rss_mib, reset_peak_rss
 from dalle_core.pipeline import MinDalle
 
 from . import oracle
-from .conftest import randomize, write_tokenizer
 
 
 @pytest.fixture(scope="module")
 def mini_root(tmp_path_factory):
     """Random mini-size weights saved as float16, as the published files are."""
-    root = tmp_path_factory.mktemp("models")
-    write_tokenizer(root / "dalle_bart_mini")
-    config = DalleConfig.mini()
-    for name, module in (("encoder", DalleBartEncoder(config)), ("decoder", DalleBartDecoder(config))):
-        randomize(module, seed=len(name))
-        torch.save({k: v.half() for k, v in module.state_dict().items()}, root / "dalle_bart_mini" / f"{name}.pt")
-        del module
-    (root / "vqgan").mkdir()
-    torch.save(randomize(VQGanDetokenizer(), seed=9).state_dict(), root / "vqgan" / "detoker.pt")
-    return root
-
-
-def _peak_rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    return write_random_model(tmp_path_factory.mktemp("models"), "mini", torch.float16)
 
 
 @pytest.mark.slow  # DALL·E Mini-size weights written, loaded twice and run: minutes
 def test_generate_images_equals_min_dalle(mini_root, monkeypatch):
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # restart the peak (VmHWM) count from the current resident size
+    reset_peak_rss()
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -56,4 +41,4 @@ def test_generate_images_equals_min_dalle(mini_root, monkeypatch):
     assert ours_images.shape == ref_images.shape == (1, 256, 256, 3)
     assert torch.equal(ours_images, ref_images)
     # both programs, one after the other, each about 2.4 GiB: more means a leak or a graph kept
-    assert _peak_rss_mib() < 4096, f"peak resident memory {_peak_rss_mib():.0f} MiB"
+    assert peak_rss_mib() < 4096, f"peak resident memory {peak_rss_mib():.0f} MiB"

@@ -77,11 +77,21 @@ def test_no_errors_and_no_stderr(path):
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
-def test_first_code_cell_uses_one_thread(path):
-    """dalle_core.lab.notebook's start() or setup(): one thread unless DALLE_CORE_THREADS says otherwise."""
+def test_first_code_cell_is_the_packaged_start(path):
+    """One short setup cell from dalle_core.lab.notebook (one thread, PNG figures, the traced
+    shapes); no notebook defines its own helpers there."""
     first = code_cells(read(path))[0].source
-    assert "from dalle_core.lab.notebook import" in first and re.search(r"\b(start|setup)\(\)", first), \
-        f"{name(path)}: the first code cell must call dalle_core.lab.notebook's start() or setup() (one thread)"
+    lines = [line for line in first.splitlines() if line.strip()]
+    assert len(lines) <= 4, f"{name(path)}: the first code cell has {len(lines)} lines, at most 4"
+    assert "from dalle_core.lab.notebook import" in first and ("start()" in first or "setup()" in first), (
+        f"{name(path)}: the first code cell must call dalle_core.lab.notebook.start() or setup()"
+    )
+
+
+@pytest.mark.parametrize("path", ALL, ids=name)
+def test_no_notebook_defines_check_shape(path):
+    for i, cell in enumerate(code_cells(read(path)), 1):
+        assert "def check_shape" not in cell.source, f"{name(path)} cell {i}: import check_shape from start()"
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
@@ -110,9 +120,62 @@ def test_ends_with_exercises_and_has_solutions(path):
     cells = read(path).cells
     exercises = [c for c in cells if c.cell_type == "markdown" and re.search(r"^## Exercises", c.source, re.MULTILINE)]
     assert exercises, f"{name(path)}: no '## Exercises' section"
-    numbered = re.findall(r"^\d+\. ", exercises[-1].source, re.MULTILINE)
-    assert len(numbered) >= 3, f"{name(path)}: {len(numbered)} exercises, at least 3 expected"
+    count = len(exercise_spans(read(path)))
+    assert count >= 3, f"{name(path)}: {count} exercises, at least 3 expected"
     assert (NOTEBOOKS / "solutions" / path.name).is_file(), f"{name(path)}: no solutions/{path.name}"
+
+
+# How an exercise is marked, in a notebook and in its solution alike: a markdown cell whose first
+# line is the heading "### Exercise N" (N = 1, 2, ...; a title may follow: "### Exercise 2: why 2n?"),
+# placed after the notebook's "## Exercises" heading. The exercise runs from that cell to the next
+# "### Exercise" heading (or the end of the notebook), and some code cell in it calls `cmp(` or
+# `check(` (dalle_core.lab.exercises): the check a learner runs on the answer. The check cells are
+# the same text in the notebook and in its solution, so the solution proves that the check passes.
+EXERCISE_HEADING = re.compile(r"\A### Exercise (\d+)\b")
+CHECK_CALL = re.compile(r"(?<![\w.])(cmp|check)\(")
+
+
+def exercise_spans(notebook: nbformat.NotebookNode) -> dict[int, list]:
+    """Exercise number -> the cells from its heading to the next exercise heading (or the end)."""
+    spans: dict[int, list] = {}
+    current = None
+    for cell in notebook.cells:
+        match = EXERCISE_HEADING.match(cell.source) if cell.cell_type == "markdown" else None
+        if match:
+            current = int(match.group(1))
+            assert current not in spans, f"exercise {current} appears twice"
+            spans[current] = []
+        elif current is not None:
+            spans[current].append(cell)
+    return spans
+
+
+def check_cells(cells: list) -> list[str]:
+    return [c.source for c in cells if c.cell_type == "code" and CHECK_CALL.search(c.source)]
+
+
+@pytest.mark.parametrize("path", MAIN, ids=name)
+def test_every_exercise_has_a_check_cell_that_its_solution_passes(path):
+    notebook, solution = read(path), read(NOTEBOOKS / "solutions" / path.name)
+    spans, solved = exercise_spans(notebook), exercise_spans(solution)
+    assert spans, f"{name(path)}: no '### Exercise N' headings"
+    assert sorted(spans) == list(range(1, len(spans) + 1)), f"{name(path)}: exercises numbered {sorted(spans)}"
+    assert sorted(solved) == sorted(spans), f"solutions/{path.name} answers exercises {sorted(solved)}, not {sorted(spans)}"
+    headings = [c.source for c in notebook.cells if c.cell_type == "markdown"]
+    first = next(i for i, s in enumerate(headings) if EXERCISE_HEADING.match(s))
+    assert any(re.search(r"^## Exercises", s, re.MULTILINE) for s in headings[:first]), (
+        f"{name(path)}: the exercises must come after the '## Exercises' heading"
+    )
+    for number, cells in spans.items():
+        checks = check_cells(cells)
+        assert checks, f"{name(path)} exercise {number}: no code cell calls cmp( or check( after it"
+        missing = [c for c in checks if c not in check_cells(solved[number])]
+        assert not missing, f"solutions/{path.name} exercise {number} lacks the check cell {missing[0][:120]!r}"
+        for cell in solved[number]:  # the solution's checks ran and passed: no "not answered yet"
+            for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                assert "not answered yet" not in output.get("text", ""), (
+                    f"solutions/{path.name} exercise {number} leaves an answer as ..."
+                )
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=name)
@@ -151,3 +214,19 @@ def test_outputs_do_not_depend_on_the_thread_count(notebook_name):
         if old.source.lstrip().startswith(IGNORE_OUTPUT):
             continue
         assert text_outputs(new) == text_outputs(old), f"{notebook_name} cell {i} differs with 2 threads"
+
+
+def headings(path: Path) -> set[str]:
+    return {line.lstrip("#").strip() for cell in read(path).cells if cell.cell_type == "markdown"
+            for line in cell.source.splitlines() if line.startswith("#")}
+
+
+def test_the_seed_index_points_at_sections_that_exist():
+    """00's seed index names, for each question, a notebook and the heading that answers it."""
+    cell = next(c for c in read(NOTEBOOKS / "00_overview.ipynb").cells
+                if c.cell_type == "markdown" and c.source.startswith("## The seed walkthrough"))
+    links = re.findall(r"\[\d\d\]\((\d\d_\w+\.ipynb)\),((?: the)? \"[^|;\[]*)", cell.source)
+    assert len(links) >= 10, links
+    for notebook, quoted in links:
+        for heading in re.findall(r"\"([^\"]+)\"", quoted):
+            assert heading in headings(NOTEBOOKS / notebook), f"00's seed index: {notebook} has no heading {heading!r}"

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dalle_core.sampling import entropy_bits, probabilities, sample_next_tokens, supercondition, top_k_mask
+from dalle_core.sampling import check_settings, entropy_bits, probabilities, sample_next_tokens, supercondition, top_k_mask
 
 
 def test_supercondition_blend():
@@ -52,4 +52,4 @@ def test_top_k_one_is_greedy():
 )
 def test_bad_settings(settings, error):
     with pytest.raises(error):
-        sample_next_tokens(torch.randn(2, 10), *settings)
+        check_settings(*settings)

@@ -61,12 +61,32 @@ def test_cli_prints_table_in_little_memory():
     code = (
         "import sys; from dalle_core.__main__ import main; "
         "rc = main(['shapes', '--model', 'mega', '--grid-size', '4']); "
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
-        "print(hwm.split()[1], file=sys.stderr); sys.exit(rc)"
+        "from dalle_core.memory import peak_rss_mib; "
+        "print(peak_rss_mib(), file=sys.stderr); sys.exit(rc)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    peak_kib = int(result.stderr.strip())
+    peak_mib = float(result.stderr.strip())
     assert "(24, 64, 256, 2048)" in result.stdout and "(32, 1, 16416)" in result.stdout
     # the mega cache alone is 3 GiB and the weights 10 GiB in float32: none of it is allocated
-    assert peak_kib < 1.5 * 2**20
+    assert peak_mib < 1.5 * 2**10
+
+
+def test_min_dalle_step_shapes_are_the_walkthroughs_rows():
+    """min-dalle's own step on the meta device: the seed rows dalle_core never makes."""
+    import torch
+
+    from dalle_core.lab.shapes import min_dalle_step_shapes
+
+    grad = torch.is_grad_enabled()
+    shapes = min_dalle_step_shapes("mega", 4)
+    assert torch.is_grad_enabled() == grad  # min_dalle's import turns autograd off; restored
+    assert shapes == {
+        "token_index repeated": (32, 1),
+        "prev_tokens repeated": (32, 1),
+        "decoder self-attention weights": (32, 32, 1, 256),
+        "logits_sorted": (16, 16384),
+    }
+    assert min_dalle_step_shapes("mini", 3)["token_index repeated"] == (18, 1)
+    with pytest.raises(ValueError, match="256 image positions"):
+        min_dalle_step_shapes("tiny", 3)

@@ -8,8 +8,9 @@ path never holds half a file.
 
 Public API (kept stable: `MinDalle` calls `fetch_model` when its caller allows downloads)
 
-    fetch_model(model, models_root="pretrained", *, endpoint=None, base_url=None,
-                progress=True, retries=4, timeout=30.0, backoff=1.0) -> ModelFiles
+    fetch_model(model, models_root="pretrained", *, source="min-dalle", fallback=True,
+                endpoint=None, base_url=None, progress=True, retries=4, timeout=30.0,
+                backoff=1.0, check_sizes=True, keep_flax=False) -> ModelFiles
         Download what is missing of `model` ("mega" or "mini"); return its local paths.
         Makes no network contact at all when every file is present and complete.
         Raises DownloadError (a RuntimeError) naming the URL and what to do.
@@ -38,6 +39,22 @@ Where from, first match wins:
 
 Passing both `endpoint` and `base_url` is an error: they say different things.
 
+Two sources, tried in turn: when the first answers HTTP 404 (a file or the whole
+repository is gone) the other is tried, unless `fallback=False` / `--no-fallback`.
+
+* "min-dalle": min-dalle's converted files, from the repo kuprel/min-dalle (above).
+* "dalle-mini": the originals, in Flax format, from the repos dalle-mini/dalle-mini
+  (Mini) or dalle-mini/dalle-mega (Mega): `flax_model.msgpack`, `config.json`,
+  `vocab.json`, `merges.txt`; and dalle-mini/vqgan_imagenet_f16_16384:
+  `flax_model.msgpack`, `config.json`. They are downloaded (resumably, like the
+  others) into `{models_root}/flax/<repo name>/`, converted with `hub.convert` into
+  the same layout, and deleted afterwards unless `keep_flax`. No size or sha256 of
+  these files was found in public metadata, so they are checked by converting them:
+  a cut or foreign file fails with a message naming the parameter. A plain directory
+  (`base_url`) serves them as `URL/<repo name>/<file>`, e.g. `URL/dalle-mega/config.json`.
+  The converted files are recorded, with their sizes and sha256, in a `converted.json`
+  beside them; `fetch` and `verify` check converted files against that record.
+
 A `.part` file is kept after a network failure (the next fetch resumes from it) and
 deleted when its content is proven wrong (sha256 or size mismatch), since resuming
 wrong bytes can never give the right file.
@@ -60,9 +77,14 @@ from pathlib import Path
 from typing import Any
 
 from ..weights import MODELS, CheckpointError, ModelFiles, model_files
+from .convert import recorded
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REPO_ID = "kuprel/min-dalle"
+SOURCES = ("min-dalle", "dalle-mini")
+DALLE_MINI_REPOS = {"mini": "dalle-mini/dalle-mini", "mega": "dalle-mini/dalle-mega"}
+VQGAN_REPO = "dalle-mini/vqgan_imagenet_f16_16384"
+FLAX_DIR = "flax"  # {models_root}/flax/<repo name>/: the Flax downloads, until converted
 REVISION = "main"
 DEFAULT_MODELS_ROOT = "pretrained"
 BASE_URL_ENV = "DALLE_CORE_BASE_URL"
@@ -128,6 +150,16 @@ REMOTE_FILES: dict[str, tuple[RemoteFile, ...]] = {
 }
 
 
+# The originals. No exact size or hash was found for them (the hub's Git LFS pointers
+# were not reachable from here), so the server's Content-Length is trusted and the
+# conversion is the check.
+FLAX_FILES: dict[str, tuple[RemoteFile, ...]] = {
+    "bart": (RemoteFile("config.json", "config"), RemoteFile("vocab.json", "vocab"),
+             RemoteFile("merges.txt", "merges"), RemoteFile("flax_model.msgpack", "flax")),
+    "vqgan": (RemoteFile("config.json", "config"), RemoteFile("flax_model.msgpack", "flax")),
+}
+
+
 class DownloadError(RuntimeError):
     """A file could not be downloaded; the message says which URL and what to do."""
 
@@ -149,24 +181,23 @@ class _Retryable(Exception):
 # ---------------------------------------------------------------------------- where
 
 
-def resolve_base_url(endpoint: str | None = None, base_url: str | None = None) -> str:
-    """The directory URL (ending in '/') that remote names are appended to.
+def resolve_base_url(endpoint: str | None = None, base_url: str | None = None, repo: str = REPO_ID) -> str:
+    """The directory URL (ending in '/') that the remote names of `repo` are appended to.
 
     Explicit arguments beat environment variables, so a flag always wins over a
-    setting someone forgot in their shell.
+    setting someone forgot in their shell. A plain directory serves min-dalle's files
+    at its top and another repo's in a subfolder named like the repo.
     """
     if endpoint and base_url:
         raise ValueError(
             "give either endpoint (a Hugging Face compatible host) or base_url "
             "(a plain directory of the files), not both"
         )
+    base_url = base_url or (None if endpoint else os.environ.get(BASE_URL_ENV))
     if base_url:
-        return _as_directory(base_url)
-    if endpoint:
-        return _hub_directory(endpoint)
-    if os.environ.get(BASE_URL_ENV):
-        return _as_directory(os.environ[BASE_URL_ENV])
-    return _hub_directory(os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT)
+        subfolder = "" if repo == REPO_ID else repo.split("/")[-1] + "/"
+        return _as_directory(base_url) + subfolder
+    return _hub_directory(endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT, repo)
 
 
 def _as_directory(url: str) -> str:
@@ -175,8 +206,8 @@ def _as_directory(url: str) -> str:
     return url.rstrip("/") + "/"
 
 
-def _hub_directory(endpoint: str) -> str:
-    return _as_directory(endpoint) + f"{REPO_ID}/resolve/{REVISION}/"
+def _hub_directory(endpoint: str, repo: str = REPO_ID) -> str:
+    return _as_directory(endpoint) + f"{repo}/resolve/{REVISION}/"
 
 
 def file_url(remote: RemoteFile, directory: str) -> str:
@@ -197,53 +228,134 @@ def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def fetch_command(model: str, models_root: str | Path) -> str:
-    return f"python -m dalle_core fetch --model {model} --models-root {models_root}"
+def fetch_command(model: str, models_root: str | Path, source: str | None = None) -> str:
+    option = f" --source {source}" if source else ""
+    return f"python -m dalle_core fetch --model {model} --models-root {models_root}{option}"
 
 
 # ---------------------------------------------------------------------------- fetch
 
 
 def is_complete(path: Path, remote: RemoteFile) -> bool:
-    """Present with the published size (any size where none is known).
+    """Present with the published size (any size where none is known), or with the
+    size its conversion recorded.
 
     A file only reaches its final path whole (see `download`), so presence is
     enough when the size is unknown; `verify` does the expensive checks.
     """
     if not path.is_file():
         return False
-    return remote.size is None or path.stat().st_size == remote.size
+    size = path.stat().st_size
+    entry = recorded(path)
+    if entry is not None and entry.get("size") == size:
+        return True
+    return remote.size is None or size == remote.size
 
 
 def fetch_model(
     model: str,
     models_root: str | Path = DEFAULT_MODELS_ROOT,
     *,
+    source: str = "min-dalle",
+    fallback: bool = True,
     endpoint: str | None = None,
     base_url: str | None = None,
     progress: bool = True,
     retries: int = 4,
     timeout: float = 30.0,
     backoff: float = 1.0,
+    check_sizes: bool = True,
+    keep_flax: bool = False,
 ) -> ModelFiles:
     """Download the files of `model` that are missing or incomplete; return all paths.
 
     No URL is even computed when everything is present, so an offline machine with
-    the files in place never touches the network. `retries` is the number of extra
-    attempts per file after a retryable failure (dropped connection, HTTP 5xx or 429,
-    time-out), waiting backoff, 2*backoff, 4*backoff, ... seconds before each;
-    `timeout` is how many seconds without data make an attempt fail.
+    the files in place never touches the network. `source` is tried first; when it
+    answers HTTP 404 and `fallback` is on, the other source of `SOURCES` is tried.
+    `retries` is the number of extra attempts per file after a retryable failure
+    (dropped connection, HTTP 5xx or 429, time-out), waiting backoff, 2*backoff,
+    4*backoff, ... seconds before each; `timeout` is how many seconds without data make
+    an attempt fail. `check_sizes=False` lets the dalle-mini source convert a model of
+    other sizes than Mini / Mega (tests, custom models); `keep_flax` keeps its downloads.
     """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose one of {SOURCES}")
     todo = [(remote, path) for remote, path in plan(model, models_root) if not is_complete(path, remote)]
-    if todo:
-        directory = resolve_base_url(endpoint, base_url)
-        for remote, path in todo:
-            download(
-                file_url(remote, directory), path, size=remote.size, sha256=remote.sha256,
-                progress=progress, retries=retries, timeout=timeout, backoff=backoff,
-                hint=fetch_command(model, models_root),
-            )
-    return model_files(models_root, model)
+    if not todo:
+        return model_files(models_root, model)
+    resolve_base_url(endpoint, base_url)  # refuses endpoint + base_url before any request
+    order = [source] + ([s for s in SOURCES if s != source] if fallback else [])
+    options = dict(progress=progress, retries=retries, timeout=timeout, backoff=backoff)
+    failures: list[DownloadError] = []
+    for i, name in enumerate(order):
+        try:
+            if name == "min-dalle":
+                _fetch_min_dalle(model, models_root, todo, endpoint, base_url, options)
+            else:
+                _fetch_dalle_mini(model, models_root, todo, endpoint, base_url, options, check_sizes, keep_flax)
+            return model_files(models_root, model)
+        except DownloadError as error:
+            if error.status != 404:
+                raise
+            failures.append(error)
+            if i + 1 < len(order):
+                print(f"{name} answered HTTP 404 ({error.url}); trying the {order[i + 1]} source", file=sys.stderr)
+    if len(failures) == 1:
+        raise failures[0]
+    tried = "\n".join(f"- {name}: {error}" for name, error in zip(order, failures))
+    raise DownloadError(f"every source answered HTTP 404:\n{tried}", failures[0].url, 404)
+
+
+def _fetch_min_dalle(
+    model: str, models_root: str | Path, todo: list[tuple[RemoteFile, Path]], endpoint: str | None,
+    base_url: str | None, options: dict[str, Any],
+) -> None:
+    directory = resolve_base_url(endpoint, base_url)
+    for remote, path in todo:
+        download(file_url(remote, directory), path, size=remote.size, sha256=remote.sha256,
+                 hint=fetch_command(model, models_root), **options)
+
+
+def _fetch_dalle_mini(
+    model: str, models_root: str | Path, todo: list[tuple[RemoteFile, Path]], endpoint: str | None,
+    base_url: str | None, options: dict[str, Any], check_sizes: bool, keep_flax: bool,
+) -> None:
+    """Download the Flax originals of the parts still missing, convert them, record them."""
+    from .convert import check_flax_config, convert_into
+
+    roles = {remote.role for remote, _ in todo}
+    parts = []  # (part, repo) for the parts with a missing file
+    if roles - {"detoker"}:
+        parts.append(("bart", DALLE_MINI_REPOS[model]))
+    if "detoker" in roles:
+        parts.append(("vqgan", VQGAN_REPO))
+    hint = fetch_command(model, models_root, "dalle-mini")
+    folders, origin = {}, {}
+    for part, repo in parts:
+        directory = resolve_base_url(endpoint, base_url, repo)
+        folder = Path(models_root) / FLAX_DIR / repo.split("/")[-1]
+        for remote in FLAX_FILES[part]:  # config.json first: a wrong model shows before the gigabytes
+            if not (folder / remote.name).is_file():  # only whole files reach their final path
+                download(file_url(remote, directory), folder / remote.name, size=remote.size,
+                         sha256=remote.sha256, hint=hint, **options)
+            if remote.role == "config":
+                check_flax_config(part, folder, model if check_sizes else None)
+        folders[part], origin["dalle" if part == "bart" else "vqgan"] = folder, directory
+    convert_into(folders.get("bart"), folders.get("vqgan"), model, models_root, check_sizes=check_sizes,
+                 progress=options["progress"], origin=origin)
+    if not keep_flax:
+        for part, folder in folders.items():
+            for remote in FLAX_FILES[part]:
+                (folder / remote.name).unlink(missing_ok=True)
+            _remove_empty(folder)
+        _remove_empty(Path(models_root) / FLAX_DIR)
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (someone's own files) or already gone
 
 
 def download(
@@ -325,7 +437,9 @@ def _raise_for_status(url: str, part: Path, error: urllib.error.HTTPError, offse
         raise DownloadError(
             f"HTTP 404 Not Found: {url}\nThe server has no such file. Check the endpoint or "
             "mirror (--endpoint / HF_ENDPOINT, or --base-url for a plain directory): it must "
-            "serve the files of the Hugging Face repo kuprel/min-dalle under their remote names.",
+            "serve the files of the Hugging Face repo kuprel/min-dalle (or, for --source "
+            "dalle-mini, dalle-mini/dalle-mini, dalle-mini/dalle-mega and "
+            f"{VQGAN_REPO}) under their remote names.",
             url, status,
         )
     raise DownloadError(
@@ -515,6 +629,9 @@ def _file_problem(
         partial = f" ({part} holds a partial download that the fetch resumes)" if part.exists() else ""
         return f"{path} is missing (published as {remote.name}){partial}; run `{command}`"
     actual = path.stat().st_size
+    entry = recorded(path)
+    if entry is not None:  # converted here from the Flax originals: its own size and hash
+        remote = RemoteFile(f"{remote.name} (converted)", remote.role, entry.get("size"), entry.get("sha256"))
     if remote.size is not None and actual != remote.size:
         return (
             f"{path} has {actual} bytes, the published {remote.name} has {remote.size}: "
@@ -603,8 +720,9 @@ def add_cli(subparsers: Any) -> None:
         "fetch",
         help="download the checkpoints of a model (only what is missing; resumes)",
         description=(
-            "Download the published min-dalle files into min-dalle's layout. Already "
-            "complete files are not touched (no network contact if all are there)."
+            "Download the published files into min-dalle's layout: min-dalle's converted files, "
+            "or (--source dalle-mini, or after a 404) dalle-mini's Flax originals, converted on "
+            "arrival. Already complete files are not touched (no network contact if all are there)."
         ),
     )
     _add_common(fetch)
@@ -620,6 +738,14 @@ def add_cli(subparsers: Any) -> None:
         "--base-url", metavar="URL",
         help=f"plain directory serving the remote file names, e.g. http://host/models/ (default: ${BASE_URL_ENV})",
     )
+    fetch.add_argument(
+        "--source", choices=SOURCES, default="min-dalle",
+        help="min-dalle: its converted files (kuprel/min-dalle); dalle-mini: the Flax originals, "
+             "converted after download. The other is tried when this one answers 404 (default: min-dalle)",
+    )
+    fetch.add_argument("--no-fallback", action="store_true", help="do not try the other source after a 404")
+    fetch.add_argument("--keep-flax", action="store_true",
+                       help=f"keep the dalle-mini downloads in MODELS_ROOT/{FLAX_DIR}/ after converting them")
     fetch.add_argument("--quiet", action="store_true", help="no progress bars")
     fetch.add_argument("--retries", type=int, default=4, help="extra attempts per file (default 4)")
     fetch.add_argument(
@@ -648,8 +774,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _run_fetch(args: argparse.Namespace) -> int:
     try:
         files = fetch_model(
-            args.model, args.models_root, endpoint=args.endpoint, base_url=args.base_url,
-            progress=not args.quiet, retries=args.retries, timeout=args.timeout,
+            args.model, args.models_root, source=args.source, fallback=not args.no_fallback,
+            endpoint=args.endpoint, base_url=args.base_url, progress=not args.quiet,
+            retries=args.retries, timeout=args.timeout, keep_flax=args.keep_flax,
         )
     except (DownloadError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -34,7 +34,7 @@ NOTES = {
     "prev_tokens repeated": "the same tokens for both halves of the batch",
     "decoder_state": "embed_tokens + embed_positions, layer-normed",
     "encoder self-attention weights": "(rows, heads, queries, keys): each text token over the text",
-    "decoder self-attention weights": "the new token over all cache slots, later ones masked",
+    "decoder self-attention weights": "min-dalle's form: all slots, later ones masked (a real step here: i + 1)",
     "decoder cross-attention weights": "the new token over the 64 text positions",
     "logits": "lm_head: image_vocab_count + 1 outputs",
     "logits sliced": "only the codes the VQGAN can draw",
@@ -113,7 +113,68 @@ def trace_shapes(
     model = meta_model(config, vqgan_config)
     with recording() as records:
         stream = model.image_token_stream(text, seed=1, grid_size=grid_size, every=1, progress=False)
-        image_tokens = next(stream)  # one step is enough: every later step has the same shapes
+        # One step is enough for every shape but one: the meta device cannot say how many cache
+        # slots are written, so the decoder takes min-dalle's branch and attends to all of them,
+        # masked. On a real device it reads only the written ones: at step i the decoder
+        # self-attention weights end in i + 1, not in image_token_count (notebook 03).
+        image_tokens = next(stream)
         stream.close()
         model.image_grid_from_tokens(image_tokens[:, 1:], is_seamless=False)
     return TracedShapes(config, grid_size, first_records(records))
+
+
+def min_dalle_step_shapes(config: DalleConfig | str = "mega", grid_size: int = 4) -> dict[str, tuple[int, ...]]:
+    """Shapes inside min-dalle 0.4.11's own decoder step and draw, on the meta device.
+
+    Runs min-dalle's `DalleBartDecoder.sample_tokens` (installed as the course's test oracle)
+    and notes what some torch calls return: the two `repeat`s of its `forward` (token_index,
+    then prev_tokens), the first attention-score `einsum` (self-attention over all slots) and
+    the `sort` of the superconditioned logits. These are the tensors the walkthrough names that
+    dalle_core never makes (it broadcasts token_index, and `topk` replaces the full sort).
+    min-dalle fixes 256 image tokens per picture, so only the mega and mini sizes fit it.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    config = DalleConfig.from_name(config) if isinstance(config, str) else config
+    if config.image_token_count != 256:
+        raise ValueError(f"min-dalle's decoder has 256 image positions; {config.name} has {config.image_token_count}")
+    n = check_grid_size(grid_size) ** 2
+    grad, threads = torch.is_grad_enabled(), torch.get_num_threads()
+    from min_dalle.models import DalleBartDecoder as MinDalleDecoder  # turns autograd off, sets threads
+
+    torch.set_grad_enabled(grad)
+    torch.set_num_threads(threads)
+    calls: list[tuple[str, tuple[int, ...]]] = []
+
+    class Spy(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            name = getattr(func, "__name__", "")
+            if name in ("repeat", "sort") or (name == "einsum" and args[0] == "bqhc,bkhc->bhqk"):
+                calls.append((name, tuple((out[0] if name == "sort" else out).shape)))
+            return out
+
+    E, meta = config.embed_count, torch.device("meta")
+    with meta:
+        decoder = MinDalleDecoder(image_vocab_count=config.image_vocab_count, embed_count=E,
+                                  attention_head_count=config.attention_head_count,
+                                  glu_embed_count=config.glu_embed_count, layer_count=config.layer_count,
+                                  device=meta).eval()
+        settings = torch.tensor([1.0, 64, 16.0])
+        inputs = dict(
+            attention_mask=torch.ones(2 * n, 1, 1, config.text_token_count, dtype=torch.bool),
+            encoder_state=torch.empty(2 * n, config.text_token_count, E),
+            attention_state=torch.empty(config.layer_count, 4 * n, 256, E),
+            prev_tokens=torch.zeros(n, 1, dtype=torch.long),
+            token_index=torch.zeros(1, dtype=torch.long),
+        )
+    with torch.no_grad(), Spy():
+        decoder.sample_tokens(settings, **inputs)
+    repeats = [shape for name, shape in calls if name == "repeat"]
+    scores = [shape for name, shape in calls if name == "einsum"]
+    return {
+        "token_index repeated": repeats[0],
+        "prev_tokens repeated": repeats[1],
+        "decoder self-attention weights": scores[0],
+        "logits_sorted": next(shape for name, shape in calls if name == "sort"),
+    }

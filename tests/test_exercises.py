@@ -1,0 +1,42 @@
+"""dalle_core.lab.exercises: the checks every exercise cell runs on a learner's answer."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dalle_core.lab.exercises import check, cmp, digest
+
+
+def test_cmp_reports_exact_and_approximate_and_raises_with_the_difference(capsys):
+    assert cmp("same", torch.ones(3), torch.ones(3)) is None  # no Out[...] value in a notebook
+    assert "exact: True" in capsys.readouterr().out
+    cmp("close", torch.ones(3) + 1e-7, torch.ones(3))
+    assert "exact: False | approximate: True" in capsys.readouterr().out
+    cmp("close", torch.ones(3) + 1e-7, torch.ones(3), show_exact=False)
+    assert "exact:" not in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="largest difference 0.5"):
+        cmp("far", torch.ones(3) + 0.5, torch.ones(3))
+    with pytest.raises(AssertionError, match=r"your shape \(2,\), expected \(3,\)"):
+        cmp("shape", torch.ones(2), torch.ones(3))
+
+
+def test_unanswered_exercises_say_so_instead_of_failing(capsys):
+    cmp("x", ..., torch.ones(3))
+    check(..., lambda a: False, "a claim")
+    out = capsys.readouterr().out
+    assert out.count("not answered yet") == 2
+
+
+def test_check_prints_the_claim_or_raises_with_the_hint(capsys):
+    assert check(3, lambda a: a == 3, "three") is None
+    assert capsys.readouterr().out == "ok: three\n"
+    with pytest.raises(AssertionError, match="not yet: three. Hint: count again"):
+        check(4, lambda a: a == 3, "three", "count again")
+
+
+def test_digest_fingerprints_integers_only():
+    tokens = torch.arange(12).view(3, 4)
+    assert digest(tokens) == digest(tokens.clone()) != digest(tokens.view(4, 3))
+    assert digest(tokens) != digest(tokens + 1)
+    with pytest.raises(TypeError, match="integer"):
+        digest(torch.ones(3))
