@@ -33,7 +33,10 @@ MATHJAX_CDN = f"https://cdn.jsdelivr.net/npm/mathjax@{NPM_PACKAGES['mathjax']}/e
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # a link into notebooks/solutions/, as Markdown: [text](solutions/04_sampling.ipynb)
 SOLUTION_LINK = re.compile(r"\[([^\]]*)\]\((?:\./)?solutions/[^)]*\)")
-SOLUTION_LINE = re.compile(r"^\s*\**Solutions?\**\s*:.*$")
+# "Solutions: [solutions/04_sampling.ipynb](solutions/04_sampling.ipynb)." wherever it stands in a paragraph
+SOLUTION_SENTENCE = re.compile(
+    r"[ \t]*\**Solutions?\**[ \t]*:\**[ \t]*(?:\[[^\]]*\]\((?:\./)?solutions/[^)]*\)[ \t,;]*(?:and[ \t]+)?)+\.?"
+)
 
 
 # ---- scripts from npm, offline ------------------------------------------------------------
@@ -112,12 +115,10 @@ def without_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def without_solution_links(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy for students: a Markdown line "Solutions: [...](solutions/...)" is dropped, any other
+    """A copy for students: a sentence "Solutions: [...](solutions/...)." is dropped, any other
     link into solutions/ keeps its text and loses its target."""
     notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
-        if cell.cell_type != "markdown":
-            continue
-        lines = [line for line in cell.source.split("\n") if not (SOLUTION_LINE.match(line) and SOLUTION_LINK.search(line))]
-        cell.source = SOLUTION_LINK.sub(r"\1", "\n".join(lines))
+        if cell.cell_type == "markdown":
+            cell.source = SOLUTION_LINK.sub(r"\1", SOLUTION_SENTENCE.sub("", cell.source))
     return notebook

@@ -265,10 +265,11 @@ def test_solution_links_removed_for_students():
 
     common = load_script("export_common")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
-        "## Exercises\n\n1. Try it.\n\nSolutions: [solutions/04_sampling.ipynb](solutions/04_sampling.ipynb).\n"
+        "## Exercises\n\nEach has a check cell. Solutions: [solutions/04_sampling.ipynb](solutions/04_sampling.ipynb).\n"
+        "**Solutions:** [one](solutions/a.ipynb), [two](solutions/b.ipynb)\n"
         "Compare with [the worked answer](./solutions/04_sampling.ipynb#part-2) later.")])
     student = common.without_solution_links(notebook)
-    assert student.cells[0].source == "## Exercises\n\n1. Try it.\n\nCompare with the worked answer later."
+    assert student.cells[0].source == "## Exercises\n\nEach has a check cell.\n\nCompare with the worked answer later."
     assert "solutions/" in notebook.cells[0].source  # the original is untouched
 
 
