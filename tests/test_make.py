@@ -3,6 +3,7 @@ in CI, the inner loop without slow tests or notebooks, the portable notebook run
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,3 +88,8 @@ def test_cpu_torch_without_an_nvidia_gpu(tmp_path):
         pytest.skip("this machine has nvidia-smi on PATH")
     assert torch_index(tmp_path, nvidia=False) == "index=https://download.pytorch.org/whl/cpu"
     assert torch_index(tmp_path, nvidia=True) == "index="
+
+
+def test_ci_entry_point_requires_the_browser():
+    run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r'CI="\$\{CI:-true\}" make test', run), "CI must run make test with CI set"
