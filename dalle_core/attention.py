@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .trace import is_recording, record
+
+# On CUDA the fused attention is pinned to the memory-efficient kernel, the plain formula
+# (MATH) where that kernel refuses the inputs: both take a mask, compute each output without
+# atomics or split reductions, and need no per-shape setup. Left to itself, torch ran cuDNN's
+# kernel there (issue 16's profile on an H200), which builds a plan for every new shape: the
+# likely cause of a 14-16 s first call. Flash attention takes no mask at all.
+# docs/performance.md ("On a GPU") gives the whole reasoning.
+CUDA_ATTENTION_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 def attend(
@@ -35,7 +44,9 @@ def attend(
     a third of a decoder step. The two agree to float rounding (tested).
 
     The products run in the keys' dtype: a float32 cache serves a bfloat16 model without
-    converting the cache (CPUs compute float32 attention about ten times faster).
+    converting the cache (CPUs compute float32 attention about ten times faster). On CUDA
+    the fused kernel is pinned (`CUDA_ATTENTION_BACKENDS`), so the same inputs give the same
+    bits in every run.
     """
     output_dtype = queries.dtype
     queries = queries.to(keys.dtype)
@@ -53,6 +64,9 @@ def attend(
         attention_weights = torch.softmax(attention_weights, dim=-1)
         record(f"{name} weights", attention_weights)
         output = attention_weights @ values  # (B, H, Q, D)
+    elif queries.device.type == "cuda":
+        with sdpa_kernel(CUDA_ATTENTION_BACKENDS):
+            output = nn.functional.scaled_dot_product_attention(queries, keys, values, attn_mask=attention_mask)
     else:
         output = nn.functional.scaled_dot_product_attention(queries, keys, values, attn_mask=attention_mask)
     output = output.transpose(1, 2).reshape(batch_count, query_count, embed_count)  # (B, Q, E): heads side by side

@@ -7,7 +7,10 @@ make step i cost O(i) layer passes, so they are cached:
     attention_state  (layer_count, 4n, image_token_count, embed_count)
 
 where, per layer, rows [:2n] hold keys and rows [2n:] values, and 2n is the batch
-(n unconditional + n conditional rows). Step i writes slot i and attends to slots 0..i.
+(n unconditional + n conditional rows). Step i writes slot i and attends to slots 0..i:
+on the CPU it reads just those slots; with `fixed_length=True` (a CUDA graph, the meta
+device) it reads all of them under the mask `slot <= i`, as min-dalle does, so that every
+step has the same shapes.
 
 Cross-attention reads `encoder_state`, which never changes during a generation, so its
 keys and values are computed once (`encoder_keys_values`) instead of at every step as
@@ -52,19 +55,24 @@ class DecoderLayer(nn.Module):
         layer_state: torch.Tensor | None,
         token_index: torch.Tensor,
         key_count: int | None,
+        slot_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Attend to earlier tokens: from the cache when there is one, else among `x` itself."""
+        """Attend to earlier tokens: from the cache when there is one, else among `x` itself.
+
+        key_count: read slots 0..key_count-1; None reads every slot under `slot_mask` (T, slots).
+        """
         batch_count = x.shape[0]
         keys, values = self.self_attn.k_proj(x), self.self_attn.v_proj(x)  # (B, T, E) each
         if layer_state is None:
             mask = causal_mask(token_index, token_index)
             return self.self_attn(x, keys, values, mask)
         # write the new keys and values into their slots: rows [:B] keys, rows [B:] values
-        layer_state[:batch_count, token_index] = keys.to(layer_state.dtype)
-        layer_state[batch_count:, token_index] = values.to(layer_state.dtype)
-        if key_count is None:  # position unknown (meta device): all slots, masked as min-dalle does
+        # (index_copy_ reads token_index on the device only, so a CUDA graph can capture it)
+        layer_state[:batch_count].index_copy_(1, token_index, keys.to(layer_state.dtype))
+        layer_state[batch_count:].index_copy_(1, token_index, values.to(layer_state.dtype))
+        if key_count is None:  # fixed length: all slots, the future masked as min-dalle does
             key_count = layer_state.shape[1]
-            mask = causal_mask(token_index, torch.arange(key_count, device=x.device))
+            mask = slot_mask if slot_mask is not None else causal_mask(token_index, torch.arange(key_count, device=x.device))
         else:  # slots 0..key_count-1 are written; one new token sees them all
             mask = None if x.shape[1] == 1 else causal_mask(token_index, torch.arange(key_count, device=x.device))
         keys = layer_state[:batch_count, :key_count]  # (B, key_count, E), in the cache's dtype
@@ -79,9 +87,10 @@ class DecoderLayer(nn.Module):
         attention_mask: torch.Tensor,
         token_index: torch.Tensor,
         key_count: int | None = None,
+        slot_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.pre_self_attn_layer_norm(decoder_state)
-        x = self.self_attention(x, layer_state, token_index, key_count)
+        x = self.self_attention(x, layer_state, token_index, key_count, slot_mask)
         decoder_state = decoder_state + self.self_attn_layer_norm(x)
 
         x = self.pre_encoder_attn_layer_norm(decoder_state)
@@ -118,12 +127,15 @@ class DalleBartDecoder(nn.Module):
         token_index: torch.Tensor,
         attention_state: torch.Tensor | None = None,
         encoder_keys_values: EncoderKeysValues | None = None,
+        fixed_length: bool = False,
     ) -> torch.Tensor:
         """Logits (B, T, image_vocab_count + 1) for tokens (B, T) at positions token_index (T,).
 
         With `attention_state` the new keys and values are written into it (in place) and
         earlier slots are attended to; without it the T tokens attend causally among
         themselves (teacher forcing: one pass over a whole known image, for training).
+        `fixed_length=True` reads every cache slot under a mask instead of slots 0..i: no
+        shape depends on the position and nothing reads it on the host (a CUDA graph).
         """
         if prev_tokens.dim() != 2 or token_index.dim() != 1 or prev_tokens.shape[1] != token_index.shape[0]:
             raise ValueError(
@@ -132,15 +144,20 @@ class DalleBartDecoder(nn.Module):
             )
         if encoder_keys_values is None:
             encoder_keys_values = self.encoder_keys_values(encoder_state)
-        key_count = None
-        if attention_state is not None and token_index.device.type != "meta":
+        key_count, slot_mask = None, None
+        if attention_state is not None and (fixed_length or token_index.device.type == "meta"):
+            slot_indices = torch.arange(attention_state.shape[2], device=token_index.device)
+            slot_mask = causal_mask(token_index, slot_indices)  # (T, slots): once for all layers
+        elif attention_state is not None:
             key_count = int(token_index.max()) + 1  # slots written so far, this step's included
         decoder_state = self.embed_tokens(prev_tokens) + self.embed_positions(token_index)  # (B, T, E)
         decoder_state = self.layernorm_embedding(decoder_state)
         record("decoder_state", decoder_state)
         for i, layer in enumerate(self.layers):
             layer_state = None if attention_state is None else attention_state[i]
-            decoder_state = layer(decoder_state, encoder_keys_values[i], layer_state, attention_mask, token_index, key_count)
+            decoder_state = layer(
+                decoder_state, encoder_keys_values[i], layer_state, attention_mask, token_index, key_count, slot_mask
+            )
         decoder_state = self.final_ln(decoder_state)
         logits = self.lm_head(decoder_state)
         record("logits", logits)

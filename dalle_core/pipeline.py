@@ -13,7 +13,8 @@ Differences from min-dalle 0.4.11, each a fix: no network when the files are pre
 course model as the default when no weights are given; `grid_size` may be positional;
 float grids convert to PIL; `is_reusable=False` works with progressive output; the
 sampling runs in float32 whatever the model's dtype; cross-attention keys and values are
-computed once per prompt.
+computed once per prompt; on CUDA the decoder step has static shapes and is replayed
+from a CUDA graph (`dalle_core.graph`).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 from .config import DalleConfig, VQGanConfig
 from .decoder import DalleBartDecoder
 from .encoder import DalleBartEncoder, text_attention_mask
+from .graph import CapturedStep, StaticDecodeStep, choose_decode_path
 from .memory import return_large_blocks_promptly
 from .sampling import check_settings
 from .tokenizer import PAD_ID, TextTokenizer, fit_tokens
@@ -240,6 +242,10 @@ class MinDalle:
     are fetched only with `allow_download=True`.
     """
 
+    # None: a CUDA graph of the fixed-shape step on CUDA, the eager step elsewhere and while
+    # recording; 'eager', 'static' or 'graph' to choose (see dalle_core.graph)
+    decode_path: str | None = None
+
     def __init__(
         self,
         models_root: str | Path | None = None,
@@ -433,8 +439,6 @@ class MinDalle:
             (image_count, config.image_token_count + 1), config.image_start_token, dtype=torch.long, device=self.device
         )
         record("image_tokens", image_tokens)
-        if seed > 0:
-            torch.manual_seed(seed)
 
         if self.decoder is None:
             self.init_decoder()
@@ -445,25 +449,37 @@ class MinDalle:
         record("token_indices", token_indices)
         # read as numbers each step; on the CPU so that reading them never waits for a GPU
         settings = torch.tensor([temperature, top_k, supercondition_factor], dtype=torch.float32)
+        step = None  # the eager step below, or one with static shapes that writes image_tokens itself
+        path = choose_decode_path(self.decode_path, self.device)
+        if path != "eager":
+            step = StaticDecodeStep(self.decoder, attention_mask, encoder_keys_values, attention_state, image_tokens,
+                                    temperature, top_k, supercondition_factor)
+            if path == "graph":
+                step = CapturedStep(step)  # before seeding: capturing runs steps that draw
+        if seed > 0:
+            torch.manual_seed(seed)
         show = self.is_verbose if progress is None else progress
         last = config.image_token_count - 1
         try:
             for i in tqdm(range(config.image_token_count), desc="image tokens", disable=not show, leave=False):
-                record("prev_tokens", image_tokens[:, [i]])
-                record("token_index", token_indices[[i]])
-                image_tokens[:, i + 1], attention_state = self.decoder.sample_tokens(
-                    settings,
-                    attention_mask=attention_mask,
-                    encoder_state=encoder_state,
-                    attention_state=attention_state,
-                    prev_tokens=image_tokens[:, [i]],
-                    token_index=token_indices[[i]],
-                    encoder_keys_values=encoder_keys_values,
-                )
+                if step is not None:
+                    step()
+                else:
+                    record("prev_tokens", image_tokens[:, [i]])
+                    record("token_index", token_indices[[i]])
+                    image_tokens[:, i + 1], attention_state = self.decoder.sample_tokens(
+                        settings,
+                        attention_mask=attention_mask,
+                        encoder_state=encoder_state,
+                        attention_state=attention_state,
+                        prev_tokens=image_tokens[:, [i]],
+                        token_index=token_indices[[i]],
+                        encoder_keys_values=encoder_keys_values,
+                    )
                 if every and (i + 1) % every == 0 and i < last:
                     yield image_tokens  # the decoder stays loaded: more steps follow
         finally:
-            del attention_state, encoder_keys_values
+            del attention_state, encoder_keys_values, step
             self._release("decoder")  # before the last frame, so the VQGAN never sits beside it
         yield image_tokens
 

@@ -185,7 +185,11 @@ def test_resume_after_a_dropped_connection_uses_range(tmp_path, server, publishe
     assert leftovers(root) == []
 
 
-def test_resume_from_a_part_left_by_an_earlier_run(tmp_path, server, published):
+@pytest.mark.parametrize("ignore_range", [False, True], ids=["resumes", "server-ignores-range"])
+def test_a_part_left_by_an_earlier_run(tmp_path, server, published, ignore_range):
+    """The download asks for the rest of a .part file; a server that ignores the Range header
+    and sends the whole file (200) makes it restart, never append."""
+    server.ignore_range = ignore_range
     root = tmp_path / "models"
     target = model_files(root, "mini").decoder
     target.parent.mkdir(parents=True)
@@ -193,18 +197,6 @@ def test_resume_from_a_part_left_by_an_earlier_run(tmp_path, server, published):
     fetch.part_path(target).write_bytes(data[:100])
     fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
     assert server.requests_for("decoder_mini.pt") == ["bytes=100-"]
-    assert target.read_bytes() == data
-
-
-def test_server_ignoring_range_restarts_instead_of_appending(tmp_path, server, published):
-    server.ignore_range = True
-    root = tmp_path / "models"
-    target = model_files(root, "mini").decoder
-    target.parent.mkdir(parents=True)
-    data = published["decoder_mini.pt"]
-    fetch.part_path(target).write_bytes(data[:100])
-    fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
-    assert server.requests_for("decoder_mini.pt") == ["bytes=100-"]  # asked, got a 200
     assert target.read_bytes() == data
 
 
@@ -325,25 +317,21 @@ def test_drop_on_every_attempt_keeps_the_part_and_says_so(tmp_path, server, publ
     assert leftovers(root) == []
 
 
-def test_wrong_sha256_deletes_the_part_and_leaves_no_file(tmp_path, server, published, monkeypatch):
+@pytest.mark.parametrize("index, change, error, role", [
+    (2, {"sha256": "0" * 64}, "sha256", "encoder"),  # the bytes arrive, their hash is wrong
+    (3, {"size": 1, "sha256": None}, "another file", "decoder"),  # refused before downloading
+])
+def test_a_file_that_is_not_the_published_one_leaves_nothing(tmp_path, server, published, monkeypatch,
+                                                             index, change, error, role):
     table = list(fetch.REMOTE_FILES["mini"])
-    table[2] = RemoteFile(table[2].name, table[2].role, table[2].size, "0" * 64)
+    remote = table[index]
+    size = remote.size + change["size"] if "size" in change else remote.size
+    table[index] = RemoteFile(remote.name, remote.role, size, change["sha256"])
     monkeypatch.setitem(fetch.REMOTE_FILES, "mini", tuple(table))
     root = tmp_path / "models"
-    with pytest.raises(DownloadError, match="sha256"):
+    with pytest.raises(DownloadError, match=error):
         fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
-    assert not model_files(root, "mini").encoder.exists()
-    assert leftovers(root) == []
-
-
-def test_server_offering_another_size_is_refused_before_downloading(tmp_path, server, published, monkeypatch):
-    table = list(fetch.REMOTE_FILES["mini"])
-    table[3] = RemoteFile(table[3].name, table[3].role, table[3].size + 1, None)
-    monkeypatch.setitem(fetch.REMOTE_FILES, "mini", tuple(table))
-    root = tmp_path / "models"
-    with pytest.raises(DownloadError, match="another file"):
-        fetch.fetch_model("mini", root, endpoint=server.url, **FAST)
-    assert not model_files(root, "mini").decoder.exists()
+    assert not getattr(model_files(root, "mini"), role).exists()
     assert leftovers(root) == []
 
 

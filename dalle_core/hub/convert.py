@@ -696,17 +696,27 @@ def add_cli(subparsers: Any) -> None:
     parser.set_defaults(func=_run_convert)
 
 
-def _run_convert(args: argparse.Namespace) -> int:
+def run_and_report(make: Callable[[], Iterable[Path]], errors: tuple[type[Exception], ...], done: str,
+                   quiet: bool) -> int:
+    """The tail of the `convert` and `fetch` commands: one line and exit status 1 for an
+    expected error, else the files in place (unless quiet) and 0."""
     try:
-        files = convert_model(
-            args.source, args.model, args.models_root, vqgan=args.vqgan, check_sizes=not args.any_size,
-            dtype=args.dtype, progress=not args.quiet,
-        )
-    except ConversionError as error:
+        files = list(make())
+    except errors as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if not args.quiet:
-        print(f"converted the {args.model} model into {args.models_root}:")
+    if not quiet:
+        print(done)
         for path in files:
             print(f"  {path}")
     return 0
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    return run_and_report(
+        lambda: convert_model(
+            args.source, args.model, args.models_root, vqgan=args.vqgan, check_sizes=not args.any_size,
+            dtype=args.dtype, progress=not args.quiet,
+        ),
+        (ConversionError,), f"converted the {args.model} model into {args.models_root}:", args.quiet,
+    )

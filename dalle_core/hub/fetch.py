@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import Any
 
 from ..weights import MODELS, CheckpointError, ModelFiles, model_files
-from .convert import recorded
+from .convert import recorded, run_and_report
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REPO_ID = "kuprel/min-dalle"
@@ -772,20 +772,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    try:
-        files = fetch_model(
+    return run_and_report(
+        lambda: fetch_model(
             args.model, args.models_root, source=args.source, fallback=not args.no_fallback,
             endpoint=args.endpoint, base_url=args.base_url, progress=not args.quiet,
             retries=args.retries, timeout=args.timeout, keep_flax=args.keep_flax,
-        )
-    except (DownloadError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if not args.quiet:
-        print(f"the {args.model} model's files are in place:")
-        for path in files:
-            print(f"  {path}")
-    return 0
+        ),
+        (DownloadError, ValueError), f"the {args.model} model's files are in place:", args.quiet,
+    )
 
 
 def _run_verify(args: argparse.Namespace) -> int:
