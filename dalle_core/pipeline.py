@@ -19,7 +19,10 @@ from a CUDA graph (`dalle_core.graph`).
 from __future__ import annotations
 
 import json
+import math
 import operator
+import os
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -100,6 +103,99 @@ def check_grid_size(grid_size: Any) -> int:
     if grid_size < 1:
         raise ValueError(f"grid_size must be at least 1, got {grid_size}")
     return grid_size
+
+
+def generation_bytes(
+    config: DalleConfig, vqgan_config: VQGanConfig, image_count: int,
+    dtype: torch.dtype = torch.float32, attention_dtype: torch.dtype = torch.float32,
+) -> dict[str, int]:
+    """Bytes one generation holds beyond the weights, by part, an upper estimate (all parts
+    counted as if alive at once): the key/value cache, the encoder's state and its
+    cross-attention keys/values for 2n rows, one step's logits and probabilities, the
+    VQGAN's largest activations (float32, three full-resolution tensors alive in a
+    ResnetBlock) and the output: images, the grid, and the grid as bytes for PIL."""
+    rows, size = 2 * image_count, torch.empty((), dtype=dtype).element_size()
+    attention_size = torch.empty((), dtype=attention_dtype).element_size()
+    text = rows * config.text_token_count * config.embed_count  # (2n, 64, E)
+    side = config.image_token_side  # tokens per side of one image
+    pixels = (side * vqgan_config.downsample_factor) ** 2  # per image
+    widest = max(vqgan_config.channel_counts[:2])  # up[0] and up[1]'s upsampled output run at full resolution
+    return {
+        "attention_state": attention_state_bytes(config, image_count, attention_dtype),
+        "encoder state and keys/values": text * size + config.layer_count * 2 * text * attention_size,
+        "logits": 2 * rows * config.image_vocab_count * 4,  # float32 sampling: logits and probabilities
+        "VQGAN activations": image_count * (3 * widest * pixels + 2 * side**4) * 4,  # + the (P, P) attention weights
+        "images": image_count * pixels * 3 * (4 + 4 + 4 + 1),  # images, grid, float32 copy, uint8
+    }
+
+
+GENEROUS_CAP = 2**40  # 1 TiB: where free memory cannot be read, only the absurd is refused
+
+
+def available_memory(device: torch.device) -> tuple[int, str]:
+    """Free memory where the generation runs, and where that number comes from."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free, f"free on {device}"
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/meminfo", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+        except OSError:
+            pass
+    try:  # macOS and other Unix systems: the physical memory (Apple's GPUs share it)
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "physical memory"
+    except (AttributeError, ValueError, OSError):
+        return GENEROUS_CAP, "a cap of 1 TiB (free memory could not be read)"
+
+
+def gib(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**28 else f"{count / 2**20:.0f} MiB"
+
+
+def check_memory(
+    config: DalleConfig, vqgan_config: VQGanConfig, grid_size: int, dtype: torch.dtype,
+    attention_dtype: torch.dtype, device: torch.device,
+) -> None:
+    """Refuse, before any work, a grid whose generation would not fit in free memory (a
+    ValueError with the estimate and the limit), rather than fail in torch's allocator later."""
+    if device.type == "meta":  # shapes traced without memory (lab.shapes)
+        return
+    parts = generation_bytes(config, vqgan_config, grid_size**2, dtype, attention_dtype)
+    needed = sum(parts.values())
+    limit, source = available_memory(device)
+    if needed <= limit:
+        return
+    per_image = sum(generation_bytes(config, vqgan_config, 1, dtype, attention_dtype).values())
+    largest = math.isqrt(limit // per_image)
+    detail = ", ".join(f"{name} {gib(count)}" for name, count in parts.items())
+    advice = f"use grid_size {largest} or less" if largest else "not even one image fits; free memory or use a smaller model"
+    raise ValueError(
+        f"a {grid_size}x{grid_size} grid needs about {gib(needed)} of memory ({detail}), "
+        f"more than the {gib(limit)} available ({source}); {advice}"
+    )
+
+
+def check_prompt(tokenizer: TextTokenizer, text: Any) -> None:
+    """Refuse a prompt none of whose words the model can read (see `TextTokenizer.unreadable_words`).
+
+    Refused, not just warned about: such a prompt tokenizes to the empty prompt, so the
+    model would spend the whole generation drawing an unconditional picture that ignores
+    what was asked, and a warning is easy to miss beside a picture. The empty prompt ""
+    itself is allowed: asking for an unconditional picture is a choice."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    words = text.split()
+    unreadable = tokenizer.unreadable_words(text)
+    if words and len(unreadable) == len(words):
+        shown = " ".join(unreadable)
+        raise ValueError(
+            f"the model can read no word of the prompt {shown!r}: DALL·E Mini reads English "
+            "(ASCII letters, digits, punctuation, emoji); this prompt would draw the same as the empty prompt \"\" "
+            "(pass \"\" for that)"
+        )
 
 
 def check_seed(seed: Any) -> int:
@@ -292,6 +388,8 @@ class MinDalle:
         """Yield image_tokens (n, 1 + image_token_count) every `every` steps and at the end."""
         grid_size, seed = check_grid_size(grid_size), check_seed(seed)
         check_settings(temperature, top_k, supercondition_factor)  # before any work is done
+        check_prompt(self.tokenizer, text)
+        check_memory(self.config, self.vqgan_config, grid_size, self.dtype, self.attention_state_dtype, self.device)
         image_count = grid_size**2
 
         text_tokens = self.text_tokens(text, is_verbose)

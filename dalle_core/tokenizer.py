@@ -71,6 +71,18 @@ class TextTokenizer:
         ]
         return [self.token_from_subword[BOS]] + ids + [self.token_from_subword[EOS]]
 
+    def unreadable_words(self, text: str) -> list[str]:
+        """The words of `text` (split on white space, as written) that give no token the
+        vocabulary knows: non-ASCII script, which `normalize` drops ("红色的圆形"), or, with a
+        small vocabulary such as the course model's, symbols it never saw."""
+        unk = self.token_from_subword[UNK]
+        unreadable = []
+        for word in text.split():
+            subwords = [s for part in self.normalize(word).split(" ") if part for s in self.byte_pair_encoding(part)]
+            if all(self.token_from_subword.get(s, unk) == unk for s in subwords):
+                unreadable.append(word)
+        return unreadable
+
     def byte_pair_encoding(self, word: str, is_verbose: bool = False) -> list[str]:
         """Merge the lowest-ranked adjacent pair until none of the pairs is in merges.txt."""
         subwords = [WORD_START] + list(word)

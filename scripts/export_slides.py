@@ -1,6 +1,6 @@
 """Export the lecture notebooks as reveal.js slide shows in site/slides/, usable offline.
 
-    .venv/bin/python scripts/export_slides.py [--out site/slides] [--vendor build/slides-vendor]
+    .venv/bin/python scripts/export_slides.py [--out site/slides] [--vendor build/npm-vendor]
                                               [--no-install] [NAME ...]
 
 The notebooks are exported as committed (outputs included, nothing re-executed, the
@@ -19,9 +19,11 @@ notebooks need no slideshow metadata:
 
 Slides taller than the screen scroll. reveal.js, require.js and MathJax are copied next
 to the slides from npm packages installed into a cache folder (`--vendor`, default
-build/slides-vendor; `npm install` runs there once if the packages are missing). If
-that is impossible (no npm, no registry), the slides are still written but load those
-scripts from public CDNs, and a message says so.
+build/npm-vendor, shared with export_html.py; `npm install` runs there once if the packages
+are missing). If that is impossible (no npm, no registry), the slides are still written but
+load those scripts from public CDNs, and a message says so.
+
+`--student` leaves out every link to the solutions (see export_common.without_solution_links).
 """
 from __future__ import annotations
 
@@ -30,39 +32,40 @@ import copy
 import html
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 from nbconvert import SlidesExporter
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from export_common import (  # noqa: E402  (scripts/ is not a package)
+    MATHJAX_CDN, MATHJAX_FILES, MATHJAX_LOCAL, NPM_PACKAGES, VENDOR_CACHE, WIDGET_VIEW, provide_vendor, warn_cdn,
+    widget_note, without_solution_links,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "slides_template"
 
-# npm packages the slides load, pinned: the template is written for reveal.js 4 and MathJax 3
-NPM_PACKAGES = {"reveal.js": "4.6.1", "requirejs": "2.3.8", "mathjax": "3.2.2"}
 # what is copied from the npm packages into <out>/vendor/ (folders whole)
 VENDOR_FILES = {
     "reveal.js/dist": "reveal.js/dist",
     "reveal.js/plugin/notes": "reveal.js/plugin/notes",
     "reveal.js/LICENSE": "reveal.js/LICENSE",
     "requirejs/require.js": "require.js",
-    "mathjax/es5/tex-svg.js": "mathjax/tex-svg.js",
-    "mathjax/LICENSE": "mathjax/LICENSE",
+    **MATHJAX_FILES,
 }
 # the fallback: the same npm packages as served by jsDelivr's npm mirror
 CDN = {
     "reveal": f"https://cdn.jsdelivr.net/npm/reveal.js@{NPM_PACKAGES['reveal.js']}",
     "require_js": f"https://cdn.jsdelivr.net/npm/requirejs@{NPM_PACKAGES['requirejs']}/require.js",
-    "mathjax_js": f"https://cdn.jsdelivr.net/npm/mathjax@{NPM_PACKAGES['mathjax']}/es5/tex-svg.js",
+    "mathjax_js": MATHJAX_CDN,
 }
-LOCAL = {"reveal": "vendor/reveal.js", "require_js": "vendor/require.js", "mathjax_js": "vendor/mathjax/tex-svg.js"}
+LOCAL = {"reveal": "vendor/reveal.js", "require_js": "vendor/require.js", "mathjax_js": MATHJAX_LOCAL}
 HEADING = re.compile(r"^(#{1,6})\s")
 FENCE = re.compile(r"^\s*(```|~~~)")
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 SHORT_INTRO = 300  # characters: a Markdown part this short shares its slide with the next code cell
 
 
@@ -85,14 +88,6 @@ def markdown_slide_type(part: str) -> str:
     if match and len(match.group(1)) <= 2:
         return "slide"
     return "subslide"
-
-
-def widget_note(cell: nbformat.NotebookNode) -> None:
-    """Replace widget views (they need a kernel) by a line that says where to use them."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") in ("display_data", "execute_result") and WIDGET_VIEW in output.get("data", {}):
-            output["data"] = {"text/html": "<p><em>An interactive widget: open this notebook in "
-                                           "JupyterLab and run the cell to use it.</em></p>"}
 
 
 def with_slide_types(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -126,56 +121,12 @@ def with_slide_types(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 # ---- reveal.js, require.js and MathJax, offline ----------------------------------------
-def vendor_ready(vendor: Path) -> bool:
-    modules = vendor / "node_modules"
-    return all((modules / source).exists() for source in VENDOR_FILES)
-
-
-def npm_install(vendor: Path) -> str | None:
-    """Install the pinned packages into `vendor`; None on success, else why not."""
-    npm = shutil.which("npm")
-    if npm is None:
-        return "npm is not installed"
-    vendor.mkdir(parents=True, exist_ok=True)
-    specs = [f"{name}@{version}" for name, version in NPM_PACKAGES.items()]
-    print(f"installing {', '.join(specs)} into {vendor} (once)")
-    try:
-        result = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(vendor), *specs],
-            capture_output=True, text=True, timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        return "npm install took more than 5 minutes"
-    if result.returncode != 0:
-        return "npm install failed: " + (result.stderr.strip().splitlines() or ["(no message)"])[-1]
-    return None if vendor_ready(vendor) else "npm install finished but the expected files are missing"
-
-
-def copy_vendor(vendor: Path, out: Path) -> None:
-    for source, target in VENDOR_FILES.items():
-        src, dst = vendor / "node_modules" / source, out / "vendor" / target
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, dirs_exist_ok=True)
-        else:
-            shutil.copy2(src, dst)
-
-
 def script_urls(vendor: Path | None, out: Path, install: bool) -> tuple[dict[str, str], bool]:
     """Local paths (and the files copied) when possible, else CDN URLs; True if local."""
-    why = "no vendor folder was given" if vendor is None else None
-    if vendor is not None and not vendor_ready(vendor):
-        why = npm_install(vendor) if install else f"{vendor} lacks the npm packages and --no-install was given"
+    why = provide_vendor(vendor, out, VENDOR_FILES, install)
     if why is None:
-        copy_vendor(vendor, out)
         return dict(LOCAL), True
-    print(
-        f"WARNING: reveal.js could not be provided locally ({why}).\n"
-        "         The slides were written, but they load reveal.js, require.js and MathJax from\n"
-        "         public CDNs and need a network connection when shown. Run `make slides` once\n"
-        "         where npm can reach its registry to make them work offline.",
-        file=sys.stderr,
-    )
+    warn_cdn("reveal.js, require.js and MathJax", why, "slides")
     return dict(CDN), False
 
 
@@ -209,8 +160,12 @@ def link_target(match: re.Match) -> str:
     return f'href="../{path}.html{anchor}"'
 
 
-def export(source: Path, out: Path, exporter: SlidesExporter, urls: dict[str, str]) -> tuple[str, str, int]:
+def export(
+    source: Path, out: Path, exporter: SlidesExporter, urls: dict[str, str], student: bool = False
+) -> tuple[str, str, int]:
     notebook = nbformat.read(source, as_version=4)
+    if student:
+        notebook = without_solution_links(notebook)
     resources = {"metadata": {"name": source.stem}, "dalle_slides": urls}
     body, _ = exporter.from_notebook_node(with_slide_types(notebook), resources=resources)
     body = re.sub(r'href="(?:\./)?([^"#:]+)\.ipynb(#[^"]*)?"', link_target, body)
@@ -248,9 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook file names in notebooks/ (default: every lecture notebook)")
     parser.add_argument("--out", default=str(ROOT / "site" / "slides"), help="output folder (default: site/slides/)")
-    parser.add_argument("--vendor", default=str(ROOT / "build" / "slides-vendor"),
-                        help="cache folder for the npm packages (default: build/slides-vendor/)")
+    parser.add_argument("--vendor", default=str(VENDOR_CACHE),
+                        help="cache folder for the npm packages (default: build/npm-vendor/)")
     parser.add_argument("--no-install", action="store_true", help="never run npm; use the cache or fall back to CDNs")
+    parser.add_argument("--student", action="store_true", help="no links to the solutions")
     args = parser.parse_args(argv)
     sources = [NOTEBOOKS / name for name in args.names] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     missing = [str(p) for p in sources if not p.is_file()]
@@ -265,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     exporter = make_exporter(urls)
     entries = []
     for source in sources:
-        entry = export(source, out, exporter, urls)
+        entry = export(source, out, exporter, urls, student=args.student)
         entries.append(entry)
         print(f"exported {source.name}: {entry[2]} slides")
     (out / "index.html").write_text(index_page(entries), encoding="utf-8")

@@ -195,6 +195,15 @@ def test_slides_export_offline(slides, tmp_path, capsys):
     assert index.count("<li>") == 2 and "00_overview.slides.html" in index
 
 
+def test_student_slides_link_to_no_solution(slides, tmp_path, capsys):
+    out = tmp_path / "slides"
+    code = slides.main(["04_sampling.ipynb", "--student", "--out", str(out),
+                        "--vendor", str(fake_vendor(slides, tmp_path / "vendor")), "--no-install"])
+    assert code == 0
+    page = (out / "04_sampling.slides.html").read_text(encoding="utf-8")
+    assert "$$" in page and "solutions" not in page.lower()
+
+
 def test_slides_fall_back_to_cdn_with_a_message(slides, tmp_path, capsys):
     out = tmp_path / "slides"
     code = slides.main(["00_overview.ipynb", "--out", str(out), "--vendor", str(tmp_path / "empty"), "--no-install"])
@@ -203,6 +212,65 @@ def test_slides_fall_back_to_cdn_with_a_message(slides, tmp_path, capsys):
     page = (out / "00_overview.slides.html").read_text(encoding="utf-8")
     assert slides.CDN["reveal"] in page and slides.CDN["require_js"] in page
     assert not (out / "vendor").exists()
+
+
+# ---- web pages (make html, make html-student) ----------------------------------------------
+@pytest.fixture(scope="module")
+def pages():
+    return load_script("export_html")
+
+
+def remote_references(page: str) -> list[str]:
+    """Every script, style sheet, import or font a page would fetch from another host."""
+    tags = local_references(page) + re.findall(r"@import\s+(?:url\()?['\"]?([^'\")\s;]+)", page)
+    tags += re.findall(r"""\bimport\s*\(\s*["']([^"']+)""", page)  # dynamic ES module imports
+    return [ref for ref in tags if "://" in ref or ref.startswith("//")]
+
+
+def test_html_export_is_offline_and_the_student_build_has_no_solutions(pages, slides, tmp_path):
+    vendor = fake_vendor(slides, tmp_path / "vendor")
+    names = ["00_overview.ipynb", "04_sampling.ipynb"]
+    out, student = tmp_path / "site", tmp_path / "site-student"
+    assert pages.main([*names, "--out", str(out), "--vendor", str(vendor), "--no-install"]) == 0
+    assert pages.main([*names, "--student", "--out", str(student), "--vendor", str(vendor), "--no-install"]) == 0
+    built = sorted(out.rglob("*.html"))
+    assert [p.relative_to(out).as_posix() for p in built] == [
+        "00_overview.html", "04_sampling.html", "index.html", "solutions/00_overview.html", "solutions/04_sampling.html"]
+    for path in built + sorted(student.rglob("*.html")):
+        page = path.read_text(encoding="utf-8")
+        assert remote_references(page) == [], path
+        for ref in local_references(page):
+            assert (path.parent / ref).is_file(), (path, ref)
+    sampling = (out / "04_sampling.html").read_text(encoding="utf-8")
+    assert "$$" in sampling and 'src="vendor/mathjax/tex-svg.js"' in sampling  # MathJax beside the page
+    assert 'src="../vendor/mathjax/tex-svg.js"' in (out / "solutions" / "04_sampling.html").read_text(encoding="utf-8")
+    assert "interactive widget" in sampling and load_script("export_common").WIDGET_VIEW not in sampling
+    assert 'href="solutions/04_sampling.html"' in sampling and "solutions/" in (out / "index.html").read_text()
+    assert not (student / "solutions").exists()
+    for path in student.glob("*.html"):
+        assert "solutions" not in path.read_text(encoding="utf-8").lower(), path
+    assert "$$" in (student / "04_sampling.html").read_text(encoding="utf-8")
+
+
+def test_html_template_loads_nothing_remote():
+    """The template itself, whatever a notebook holds: no require.js, widget manager or mermaid from a CDN."""
+    template = (ROOT / "scripts" / "html_template" / "index.html.j2").read_text(encoding="utf-8")
+    for block in ("html_head_js_requirejs", "jupyter_widgets", "html_head_js_mermaidjs", "html_head_js_mathjax"):
+        assert f"block {block}" in template
+    assert "://" not in template
+
+
+def test_solution_links_removed_for_students():
+    import nbformat
+
+    common = load_script("export_common")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "## Exercises\n\nEach has a check cell. Solutions: [solutions/04_sampling.ipynb](solutions/04_sampling.ipynb).\n"
+        "**Solutions:** [one](solutions/a.ipynb), [two](solutions/b.ipynb)\n"
+        "Compare with [the worked answer](./solutions/04_sampling.ipynb#part-2) later.")])
+    student = common.without_solution_links(notebook)
+    assert student.cells[0].source == "## Exercises\n\nEach has a check cell.\n\nCompare with the worked answer later."
+    assert "solutions/" in notebook.cells[0].source  # the original is untouched
 
 
 # ---- pages, links, classroom ------------------------------------------------------------
@@ -282,6 +350,45 @@ def test_environment_yml_follows_repo2docker_conventions():
     needed = {re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
     needed |= {"jupyterlab", "ipykernel", "ipywidgets", "nbgitpuller"}
     assert needed <= names, f"environment.yml lacks {sorted(needed - names)}"
+
+
+def test_environment_yml_pins_the_versions_of_the_outputs():
+    """torch, numpy and JupyterLab as installed where the committed outputs were made."""
+    yaml = pytest.importorskip("yaml")
+    from importlib.metadata import version
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    constraint = re.search(r"^torch==(\d+)\.(\d+)\.", (ROOT / "constraints.txt").read_text(), re.MULTILINE)
+    assert f"torch=={constraint.group(1)}.{constraint.group(2)}.*" in pip
+    import torch
+
+    assert torch.__version__.startswith(f"{constraint.group(1)}.{constraint.group(2)}.")
+    assert f"numpy={version('numpy').split('.')[0]}" in conda
+    assert f"jupyterlab={version('jupyterlab').split('.')[0]}" in conda
+
+
+def classroom_blocks(language: str) -> list[str]:
+    text = (DOCS / "classroom.md").read_text(encoding="utf-8")
+    return re.findall(rf"^\s*```{language}\n(.*?)^\s*```", text, re.MULTILINE | re.DOTALL)
+
+
+def test_zero_to_jupyterhub_recipe_keeps_work_and_hides_solutions():
+    yaml = pytest.importorskip("yaml")
+
+    configs = [yaml.safe_load(block) for block in classroom_blocks("yaml")]
+    singleuser = next(c["singleuser"] for c in configs if isinstance(c, dict) and "singleuser" in c)
+    home = singleuser["storage"]["homeMountPath"]
+    assert home == "/home/jovyan" and singleuser["storage"]["type"] != "none"  # persistent, per student
+    assert singleuser["notebookDir"].startswith(home)
+    hook = " ".join(singleuser["lifecycleHooks"]["postStart"]["exec"]["command"])
+    assert f"{home}/" in hook and "-n" in hook.split()  # copies into the home, never over a student's file
+    folder = singleuser["defaultUrl"].split("/lab/tree/", 1)[1].split("/notebooks/")[0]
+    assert f"{home}/{folder}" in hook
+    build = next(b for b in classroom_blocks("bash") if "repo2docker" in b)
+    assert re.search(r"rm -r \S*notebooks/solutions", build), "the student image must be built without solutions"
+    assert build.index("notebooks/solutions") < build.index("jupyter-repo2docker")
 
 
 def test_readme_binder_badge_opens_the_first_notebook():

@@ -17,6 +17,7 @@ def mini_root(tmp_path_factory):
     return write_random_model(tmp_path_factory.mktemp("models"), "mini", torch.float16)
 
 
+@pytest.mark.slow  # DALL·E Mini-size weights written, loaded twice and run: minutes
 def test_generate_images_equals_min_dalle(mini_root, monkeypatch):
     reset_peak_rss()
     threads = torch.get_num_threads()

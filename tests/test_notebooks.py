@@ -183,6 +183,21 @@ def test_every_solution_belongs_to_a_notebook(path):
     assert (NOTEBOOKS / path.name).is_file(), f"{name(path)} has no notebook {path.name}"
 
 
+def test_thread_count_from_the_environment(monkeypatch):
+    """DALLE_CORE_THREADS overrides start()/setup()'s thread count (make test-portable sets 2)."""
+    from dalle_core.lab.notebook import thread_count
+
+    monkeypatch.delenv("DALLE_CORE_THREADS", raising=False)
+    assert thread_count(1) == 1
+    monkeypatch.setenv("DALLE_CORE_THREADS", "2")
+    assert thread_count(1) == 2
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("DALLE_CORE_THREADS", bad)
+        with pytest.raises(ValueError, match="DALLE_CORE_THREADS"):
+            thread_count(1)
+
+
+@pytest.mark.slow  # two notebooks re-executed in a kernel
 @pytest.mark.parametrize("notebook_name", THREAD_CHECKED)
 def test_outputs_do_not_depend_on_the_thread_count(notebook_name):
     """Re-run with 2 torch threads; every checked text output must equal the stored 1-thread one."""

@@ -40,6 +40,7 @@ def test_encoder_state(pair, tokenizer, text):
         assert torch.allclose(ours(text_tokens), ref(text_tokens), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow  # 256 cached steps and one uncached pass, twice: 10 s here
 def test_every_cached_step_and_teacher_forcing(pair, tokenizer):
     ours_encoder, ours, _, ref = pair
     image_count = 2
@@ -64,6 +65,7 @@ def test_every_cached_step_and_teacher_forcing(pair, tokenizer):
         torch.testing.assert_close(our_logits, ref_logits, atol=2e-4, rtol=1e-4)
 
 
+@pytest.mark.slow  # 256 sampled steps, both models, twice: 11-18 s each here
 @pytest.mark.parametrize("settings", [(1.0, 256, 16.0), (0.5, 16, 4.0), (2.0, 1, 1.0), (1.0, 16384, 16.0)])
 def test_sample_tokens_same_seed_same_tokens(pair, tokenizer, settings):
     ours_encoder, ours, _, ref = pair
@@ -85,6 +87,7 @@ def test_sample_tokens_same_seed_same_tokens(pair, tokenizer, settings):
     assert len(set(results[1][0].tolist())) > 1, "sampling should not collapse to one token"
 
 
+@pytest.mark.slow  # DALL·E's full-size VQGAN, 4 images, both models: 80 s here
 @pytest.mark.parametrize("is_seamless", [False, True])
 def test_vqgan(is_seamless):
     ours = randomize(VQGanDetokenizer(), seed=4, std=1.0)

@@ -141,3 +141,66 @@ def test_cache_dtype_on_the_cpu(tiny_root, dtype):
     for model in (wide, narrow):
         tokens = model.generate_image_tokens("a red circle", seed=3, grid_size=2)
         assert tokens.shape == (4, 16) and 0 <= int(tokens.min()) and int(tokens.max()) < 64
+
+
+# ---- careless input: a clear answer before any work -------------------------------------
+@pytest.fixture
+def no_work(model, monkeypatch):
+    """The model as it is, but loading or running the encoder fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("work started before the input was checked")
+
+    monkeypatch.setattr(model, "encoder", None)
+    monkeypatch.setattr(model, "init_encoder", refuse)
+    return model
+
+
+@pytest.mark.parametrize("text, words", [("红色的圆形在左上角", "红色的圆形在左上角"), ("¿¿ ¡¡", "¿¿ ¡¡")])
+def test_unreadable_prompt_is_refused(no_work, text, words):
+    with pytest.raises(ValueError, match="DALL·E Mini reads English") as error:
+        no_work.generate_image(text, 1, 1)
+    assert repr(words) in str(error.value)
+
+
+def test_unreadable_words(tokenizer):
+    assert tokenizer.unreadable_words("a 红色 red ¿¡ circle") == ["红色", "¿¡"]
+    assert tokenizer.unreadable_words("🐈 café") == []  # emoji become names; é is dropped, "caf" stays
+    assert tokenizer.unreadable_words("") == []
+
+
+def test_grid_too_large_for_memory_is_refused(no_work):
+    from dalle_core.pipeline import available_memory
+
+    limit, source = available_memory(torch.device("cpu"))
+    assert limit > 0 and source
+    with pytest.raises(ValueError, match=r"1000x1000 grid needs about [\d.]+ GiB .* more than the [\d.]+ [GM]iB available") as error:
+        no_work.generate_image("a red circle", grid_size=1000)
+    assert "attention_state" in str(error.value) and "grid_size" in str(error.value)
+
+
+def test_memory_limit_and_estimate(model, monkeypatch):
+    from dalle_core import DalleConfig, VQGanConfig
+    from dalle_core import pipeline
+
+    config, vqgan = model.config, model.vqgan_config
+    one = sum(pipeline.generation_bytes(config, vqgan, 1).values())
+    nine = sum(pipeline.generation_bytes(config, vqgan, 9).values())
+    assert nine == 9 * one  # every part grows with the image count
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: (5 * one, "a test limit"))
+    with pytest.raises(ValueError, match="a test limit.*use grid_size 2 or less"):
+        model.generate_image("a red circle", 3, 3)
+    assert model.generate_image_tokens("a red circle", 3, 2).shape == (4, 16)  # 4 images fit in 5
+    # DALL·E Mega, a 4x4 grid in float32: the 3 GiB cache, 784 MiB of encoder state and keys/values,
+    # and the VQGAN's 128 x 256 x 256 activations, three alive at once, 16 images
+    mega = pipeline.generation_bytes(DalleConfig.mega(), VQGanConfig.dalle(), 16)
+    assert mega["attention_state"] == 3 * 2**30
+    assert mega["encoder state and keys/values"] == 32 * 64 * 2048 * 4 * (1 + 2 * 24)
+    assert mega["VQGAN activations"] == 16 * (3 * 128 * 256**2 + 2 * 256**2) * 4
+
+
+def test_shapes_on_the_meta_device_need_no_memory(monkeypatch):
+    from dalle_core import pipeline
+    from dalle_core.lab.shapes import trace_shapes
+
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: (1, "a test limit"))
+    assert trace_shapes("mega", 8).shape("attention_state")[1] == 4 * 64  # traced, not refused

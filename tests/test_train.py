@@ -12,6 +12,8 @@ from dalle_core.course.dalle_train import EMPTY_PROMPT, drop_captions, trim_padd
 from dalle_core.pipeline import MinDalle
 from dalle_core.course.train import TrainSettings, add_cli, settings_from_args, train_course_model
 
+# the tests on `trained` share one quick training run (18 s on the project's loaded 2-core machine)
+SLOW = pytest.mark.slow
 FILES = ("config.json", "vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt", "metadata.json")
 
 
@@ -23,6 +25,7 @@ def trained(tmp_path_factory):
     return out, metadata
 
 
+@SLOW
 def test_writes_every_file(trained):
     out, metadata = trained
     for name in FILES:
@@ -32,6 +35,7 @@ def test_writes_every_file(trained):
     assert metadata["settings"]["data_seed"] == 0 and "total_s" in metadata["wall_time_s"]
 
 
+@SLOW
 def test_config_json_rebuilds_the_configs(trained):
     out, _ = trained
     with open(out / "config.json", encoding="utf-8") as f:
@@ -43,6 +47,7 @@ def test_config_json_rebuilds_the_configs(trained):
     assert dalle.image_token_count == (64 // vqgan.downsample_factor) ** 2
 
 
+@SLOW
 def test_losses_fall(trained):
     _, metadata = trained
     validation = [loss for _, loss in metadata["dalle"]["validation_loss"]]
@@ -50,6 +55,7 @@ def test_losses_fall(trained):
     assert metadata["vqgan"]["final_train_loss"] < 0.9  # a fresh VQGAN starts near 1.0
 
 
+@SLOW
 def test_files_load_strictly_into_min_dalle(trained):
     out, _ = trained
     model = MinDalle(models_root=out, model="tiny", is_verbose=False)
@@ -76,6 +82,7 @@ def test_command_line_options():
     assert not full.is_quick and full.dalle_steps == TrainSettings().dalle_steps
 
 
+@SLOW
 def test_transformer_alone_can_be_retrained_on_a_trained_vqgan(trained, tmp_path):
     out, _ = trained
     settings = TrainSettings.quick(dalle_steps=5, example_count=32, validation_count=8, vqgan_from=str(out),

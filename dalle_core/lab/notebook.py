@@ -7,15 +7,17 @@ A notebook's first code cell is three lines:
     mega, course, check_shape = start()
 
 `start()` fixes one thread (results that do not depend on the core count, and the fastest
-choice for small operations on a busy laptop), asks for PNG figures (strict nbval compares
-them as images, and HTML exports stay small), and traces DALL·E Mega's shapes for the
-walkthrough's 4x4 grid and the course model's for a 3x3 grid on the meta device: real code,
-no memory. `check_shape` then asserts, d2l-style, that a tensor the learner just computed has
+choice for small operations on a busy laptop; the environment variable DALLE_CORE_THREADS
+overrides it, as `make test-portable` does to check that the outputs hold with 2 threads),
+asks for PNG figures (one copy per figure: the notebook files and HTML exports stay small),
+and traces DALL·E Mega's shapes for the walkthrough's 4x4 grid and the course model's for
+a 3x3 grid on the meta device: real code, no memory. `check_shape` then asserts, d2l-style, that a tensor the learner just computed has
 the course model's traced shape, and that DALL·E Mega's traced shape is the one the text
 names, and prints both side by side.
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -23,6 +25,7 @@ import torch
 from .shapes import TracedShapes, trace_shapes
 
 CheckShape = Callable[[str, object, tuple], None]
+THREADS_VARIABLE = "DALLE_CORE_THREADS"  # overrides the thread count of setup() and start()
 
 
 def shape_of(value: object) -> tuple[int, ...]:
@@ -60,9 +63,19 @@ def use_png_figures() -> None:
         shell.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
 
 
+def thread_count(threads: int) -> int:
+    """`threads`, unless DALLE_CORE_THREADS is set (a positive integer): then that."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value:
+        return threads
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_VARIABLE} must be a positive integer such as 2, got {value!r}")
+    return int(value)
+
+
 def setup(threads: int = 1) -> None:
-    """One thread and PNG figures, for notebooks that need no shape trace (08)."""
-    torch.set_num_threads(threads)
+    """One thread (or DALLE_CORE_THREADS) and PNG figures, for notebooks that need no shape trace (08)."""
+    torch.set_num_threads(thread_count(threads))
     use_png_figures()
 
 

@@ -74,6 +74,9 @@ class _StandInTokenizer:
     def tokenize(self, text: str, is_verbose: bool = False) -> list[int]:
         return [0] + [4] * len(text.split()) + [2]
 
+    def unreadable_words(self, text: str) -> list[str]:
+        return []  # every word is one stand-in token
+
 
 def meta_model(config: DalleConfig, vqgan_config: VQGanConfig | None = None) -> MinDalle:
     """A MinDalle whose modules live on the meta device: real code, no memory."""

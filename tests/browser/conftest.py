@@ -39,15 +39,22 @@ CHROMIUM_ARGS = [
 START_TIMEOUT = 60  # seconds for JupyterLab to answer /api/status
 
 
+def missing_browser(path: Path, ci: bool) -> None:
+    """No Chromium at `path`: a failure in CI (where `make test` installs it), else a skip that
+    says how to enable the test, so that a learner's `make test` tests everything else."""
+    how = ("as root, `apt-get install -y --no-install-recommends chromium` (Debian/Ubuntu; `make test` "
+           "does it when run as root), or set DALLE_CHROMIUM to another Chromium binary")
+    if ci:
+        pytest.fail(f"{path} is missing and CI is set: the browser test is required in CI. Install it: {how}.",
+                    pytrace=False)
+    pytest.skip(f"browser test skipped: {path} is missing. To enable it: {how}.")
+
+
 @pytest.fixture(scope="session")
 def chromium_executable() -> Path:
-    """Debian's chromium; a missing browser is a failure with the fix in the message, never a skip."""
+    """Debian's chromium; when missing, a skip with the fix in the message (a failure in CI)."""
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser test needs Debian's chromium. `make test` installs it "
-            "(as root: apt-get install -y --no-install-recommends chromium); set DALLE_CHROMIUM to use another "
-            "Chromium binary.", pytrace=False,
-        )
+        missing_browser(CHROMIUM, ci=bool(os.environ.get("CI")))
     return CHROMIUM
 
 

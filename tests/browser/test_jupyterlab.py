@@ -48,6 +48,7 @@ def prompts(page) -> list[str]:
     return [t.strip() for t in page.locator(f"{CODE_CELLS} .jp-InputPrompt").all_text_contents()]
 
 
+@pytest.mark.slow  # a JupyterLab server and a browser: about a minute
 def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, jupyterlab, tmp_path):
     from playwright.sync_api import Error as PlaywrightError, TimeoutError as PlaywrightTimeout
 

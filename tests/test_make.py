@@ -1,0 +1,95 @@
+"""The Makefile's decisions, run with make itself: the browser test skipped for a learner and required
+in CI, the inner loop without slow tests or notebooks, the portable notebook run, torch's CPU index."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+
+
+def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("CI", "DALLE_CHROMIUM", "TORCH_INDEX")}
+    environment.update(env or {})
+    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), *args], capture_output=True,
+                          text=True, timeout=60, env=environment)
+
+
+def test_missing_browser_is_skipped_for_learners_and_required_in_ci(tmp_path):
+    missing = tmp_path / "no" / "chromium"
+    # APT_GET=false: an install that fails (as without network), also when this runs as root
+    learner = make("browser-check", f"CHROMIUM={missing}", "APT_GET=false")
+    assert learner.returncode == 0, learner.stderr
+    assert "SKIPPED" in learner.stdout and str(missing) in learner.stdout
+    ci = make("browser-check", f"CHROMIUM={missing}", "APT_GET=false", env={"CI": "true"})
+    assert ci.returncode != 0
+    assert "REQUIRED in CI" in ci.stderr and "apt-get install chromium" in ci.stderr
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    present = make("browser-check", env={"CI": "true", "DALLE_CHROMIUM": str(browser)})
+    assert present.returncode == 0 and f"runs with {browser}" in present.stdout
+
+
+def test_browser_fixture_skips_or_fails(tmp_path):
+    from tests.browser.conftest import missing_browser
+
+    with pytest.raises(pytest.skip.Exception, match="apt-get install"):
+        missing_browser(tmp_path / "chromium", ci=False)
+    with pytest.raises(pytest.fail.Exception, match="required in CI"):
+        missing_browser(tmp_path / "chromium", ci=True)
+
+
+def dry_run(target: str) -> str:
+    result = make("-n", target, "APT_GET=false", "CHROMIUM=/nonexistent/chromium")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_test_targets():
+    fast = dry_run("test-fast")
+    assert '-m "not slow" tests' in fast and "--nbval" not in fast
+    everything = dry_run("test")
+    assert "pytest -q tests" in everything and everything.count("--nbval ") == 2
+    portable = dry_run("test-portable")
+    for setting in ("MKL_ENABLE_INSTRUCTIONS=SSE4_2", "DNNL_MAX_CPU_ISA=SSE41", "ATEN_CPU_CAPABILITY=default",
+                    "DALLE_CORE_THREADS=2"):
+        assert setting in portable
+
+
+def test_phony_targets_exist():
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    phony = next(line for line in text.splitlines() if line.startswith(".PHONY:")).split()[1:]
+    for target in phony:
+        assert f"\n{target}:" in text, f".PHONY names {target}, which has no rule"
+
+
+def torch_index(tmp_path: Path, nvidia: bool) -> str:
+    bin_dir = tmp_path / ("gpu" if nvidia else "cpu")
+    bin_dir.mkdir()
+    if nvidia:
+        (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n")
+        (bin_dir / "nvidia-smi").chmod(0o755)
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    result = make("-s", "--eval", "show-index: ; @echo index=$(TORCH_INDEX)", "show-index", env={"PATH": path})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.skipif(os.uname().sysname != "Linux", reason="the CPU index is chosen on Linux only")
+def test_cpu_torch_without_an_nvidia_gpu(tmp_path):
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi on PATH")
+    assert torch_index(tmp_path, nvidia=False) == "index=https://download.pytorch.org/whl/cpu"
+    assert torch_index(tmp_path, nvidia=True) == "index="
+
+
+def test_ci_entry_point_requires_the_browser():
+    run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r'CI="\$\{CI:-true\}" make test', run), "CI must run make test with CI set"
