@@ -404,29 +404,28 @@ class MinDalle:
         encoder_state = encoder_state[indices]  # (2n, 64, E)
         record("text_tokens expanded", text_tokens)
         record("encoder_state expanded", encoder_state)
-        yield from self.sample_image_tokens(
-            text_tokens, encoder_state, seed, temperature, top_k, supercondition_factor, every, is_verbose, progress
-        )
+        settings = (temperature, top_k, supercondition_factor)
+        yield from self.sample_image_tokens(text_tokens, encoder_state, settings, seed, every, is_verbose, progress)
 
     @torch.inference_mode()
     def sample_image_tokens(
         self,
         text_tokens: torch.Tensor,
         encoder_state: torch.Tensor,
+        settings: tuple[float, int, float],
         seed: int = -1,
-        temperature: float = 1.0,
-        top_k: int = 256,
-        supercondition_factor: float = 16.0,
         every: int | None = None,
         is_verbose: bool = False,
         progress: bool | None = None,
     ) -> Iterator[torch.Tensor]:
         """The decoding loop for any 2n rows: n unconditional, then n conditional.
 
+        `settings` is (temperature, top_k, supercondition_factor), min-dalle's `settings`, already
+        checked by the caller (`image_token_stream`, `course.batch_generation`) before any work.
         The conditional rows need not share one prompt: `dalle_core.course.batch_generation`
         puts a different prompt in each, one image per prompt.
         """
-        check_settings(temperature, top_k, supercondition_factor)
+        temperature, top_k, supercondition_factor = settings
         config, image_count = self.config, text_tokens.shape[0] // 2
         attention_mask = text_attention_mask(text_tokens)  # (2n, 1, 1, 64)
         record("attention_mask", attention_mask)

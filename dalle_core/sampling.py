@@ -80,7 +80,7 @@ def sample_next_tokens(
     """(2n, codes) logits of the unconditional and conditional rows -> (n,) next tokens.
 
     Runs at every step: the settings were checked once, by `check_settings`, where the
-    generation was asked for (`MinDalle.image_token_stream`, `sample_image_tokens`)."""
+    generation was asked for (`MinDalle.image_token_stream`, `course.batch_generation`)."""
     logits = logits.to(torch.float32)  # blend and sample in float32 whatever the model's dtype
     record("logits sliced", logits)
     logits = supercondition(logits, supercondition_factor)

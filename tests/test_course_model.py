@@ -110,3 +110,12 @@ def test_evaluation_runs_on_a_few_prompts():
                              progress=False)
     assert 0.0 <= results["generation"][0]["colour"] <= 1.0 and results["reconstruction"]["images"] == 8
     assert "| 16 | 1 |" in markdown_table(results)
+
+
+def test_batch_generation_checks_its_settings_before_any_work(model, monkeypatch):
+    monkeypatch.setattr(model, "init_encoder", lambda: pytest.fail("encoded before the settings were checked"))
+    monkeypatch.setattr(model, "encoder", None)
+    with pytest.raises(ValueError, match="temperature"):
+        generate_prompt_tokens(model, ["a red circle"], temperature=0)
+    with pytest.raises(TypeError, match="top_k"):
+        generate_prompt_tokens(model, ["a red circle"], top_k=2.5)

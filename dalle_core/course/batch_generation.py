@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..pipeline import MinDalle, pack_text_tokens
+from ..sampling import check_settings
 
 
 @torch.inference_mode()
@@ -31,6 +32,7 @@ def generate_prompt_tokens(
     """image_tokens (n, image_token_count): one image per prompt, all sampled together."""
     if not prompts:
         raise ValueError("prompts is empty; give at least one caption")
+    check_settings(temperature, top_k, supercondition_factor)  # before any work
     config = model.config
     packed = [pack_text_tokens(model.tokenizer.tokenize(p), config.text_token_count) for p in prompts]  # n x (2, 64)
     empty_rows = torch.stack([rows[0] for rows in packed])  # (n, 64)
@@ -39,7 +41,7 @@ def generate_prompt_tokens(
     if model.encoder is None:
         model.init_encoder()
     encoder_state = model.encoder(text_tokens)  # (2n, 64, E)
-    stream = model.sample_image_tokens(text_tokens, encoder_state, seed, temperature, top_k, supercondition_factor)
+    stream = model.sample_image_tokens(text_tokens, encoder_state, (temperature, top_k, supercondition_factor), seed)
     *_, image_tokens = stream  # (n, 1 + tokens): column 0 the start token
     return image_tokens[:, 1:].clone()  # (n, image_token_count)
 
