@@ -97,7 +97,7 @@ class TrainSettings:
     def v2(cls, **changes: Any) -> "TrainSettings":
         """Course model v2 (work in progress): 16x16 tokens and the VQGAN settings measured for
         them (docs/course-model.md). `python -m dalle_core train --v2`."""
-        return replace(cls(sizes="tiny_v2", data_geometry="v2", vqgan_edge_weight=3.0), **changes)
+        return replace(cls(sizes="tiny_v2", data_geometry="v2", vqgan_edge_weight=8.0), **changes)
 
 
 def quick_vqgan_config(sizes: str = "tiny") -> VQGanConfig:
