@@ -250,7 +250,9 @@ def make_scene(
     # so the primary object's colour covers the most pixels.
     has_second = position != "centre" and rng.random() < two_object_share
     size = "large" if has_second else _pick(rng, SIZES)
-    primary = _make_object(rng, _pick(rng, SHAPES), _pick(rng, colours), size, position, geometry.radius(size), geometry.max_overhang)
+    primary = _make_object(
+        rng, _pick(rng, SHAPES), _pick(rng, colours), size, position, geometry.radius(size), geometry.max_overhang
+    )
     objects = [primary]
     if has_second:
         second_colour = _pick(rng, [c for c in colours if c != primary.colour])
