@@ -58,6 +58,35 @@ RADII = {"small": 8, "large": 15}  # half the object's extent in pixels
 # star (the shape with the least area) it covers fewer pixels than the primary object.
 SECOND_OBJECT_SHRINK = 2
 
+
+@dataclass(frozen=True)
+class Geometry:
+    """How big objects are drawn (pixels). `GEOMETRY` is the shipped data set's. `GEOMETRY_V2`
+    draws small primary objects bigger (radius 11, not 8), so that a small star's points are
+    about one 4x4-pixel token wide on v2's 16x16 token grid (docs/course-model.md); large ones
+    at 16, so that a large square (side 1.8 r, at least 27 px) still reads as larger than a
+    small circle (at most 24 px); and keeps the second object at the shipped size, so it never
+    touches or outweighs the large primary object beside it. Only sizes change: the random
+    draws, and so every caption, position and colour, are the same in both."""
+
+    small_radius: int = RADII["small"]
+    large_radius: int = RADII["large"]
+    second_radius: int = RADII["small"] - SECOND_OBJECT_SHRINK
+    # the detector calls a blob "large" from this bounding-box side on (between the sizes)
+    large_side: int = RADII["small"] + RADII["large"] + 1
+    # at most this many pixels of an object may lie outside the picture (None: no limit).
+    # The shipped sizes overhang by up to 2.5 px in a corner; v2's larger large objects
+    # would lose 3.5 px there, and a circle cut on two sides reads back as a square.
+    max_overhang: float | None = None
+
+    def radius(self, size: str) -> int:
+        return {"small": self.small_radius, "large": self.large_radius}[size]
+
+
+GEOMETRY = Geometry()
+GEOMETRY_V2 = Geometry(small_radius=11, large_radius=16, large_side=27, max_overhang=2.5)
+GEOMETRIES = {"shipped": GEOMETRY, "v2": GEOMETRY_V2}  # by name, as TrainSettings.data_geometry says it
+
 # Wording. Each list holds interchangeable phrases; the first is the plain one that
 # `plain_caption` (used for evaluation prompts) picks.
 SHAPE_WORDS = {
@@ -189,16 +218,23 @@ def _far_positions(position: str) -> list[str]:
 
 
 def _make_object(
-    rng: np.random.Generator, shape: str, colour: str, size: str, position: str, shrink: int = 0
+    rng: np.random.Generator, shape: str, colour: str, size: str, position: str, base_radius: int,
+    max_overhang: float | None = None,
 ) -> ObjectRecord:
     col, row = POSITIONS[position]
     jitter = rng.integers(-2, 3, size=2)  # small offsets so positions are regions, not points
-    radius = RADII[size] - shrink + int(rng.integers(-1, 2))
+    radius = base_radius + int(rng.integers(-1, 2))
     centre = (CELL_CENTRES[col] + int(jitter[0]), CELL_CENTRES[row] + int(jitter[1]))
+    if max_overhang is not None:  # pixel c spans c..c+1, so its centre is c + 0.5 from the left edge
+        room = min(min(c + 0.5, IMAGE_SIZE - c - 0.5) for c in centre)
+        radius = min(radius, int(room + max_overhang))
     return ObjectRecord(shape, colour, size, position, centre, radius)
 
 
-def make_scene(seed: int, index: int, two_object_share: float = 0.25, wrong_colour_share: float = 0.0) -> SceneRecord:
+def make_scene(
+    seed: int, index: int, two_object_share: float = 0.25, wrong_colour_share: float = 0.0,
+    geometry: Geometry = GEOMETRY,
+) -> SceneRecord:
     """The `index`-th example of data set `seed`: attributes, then a caption for them.
 
     With `wrong_colour_share` > 0 that share of captions names a wrong colour for the
@@ -214,14 +250,16 @@ def make_scene(seed: int, index: int, two_object_share: float = 0.25, wrong_colo
     # so the primary object's colour covers the most pixels.
     has_second = position != "centre" and rng.random() < two_object_share
     size = "large" if has_second else _pick(rng, SIZES)
-    primary = _make_object(rng, _pick(rng, SHAPES), _pick(rng, colours), size, position)
+    primary = _make_object(
+        rng, _pick(rng, SHAPES), _pick(rng, colours), size, position, geometry.radius(size), geometry.max_overhang
+    )
     objects = [primary]
     if has_second:
         second_colour = _pick(rng, [c for c in colours if c != primary.colour])
         objects.append(
             _make_object(
                 rng, _pick(rng, SHAPES), second_colour, "small", _pick(rng, _far_positions(position)),
-                shrink=SECOND_OBJECT_SHRINK,
+                geometry.second_radius, geometry.max_overhang,
             )
         )
     named_colour = primary.colour
@@ -293,9 +331,11 @@ def plain_caption(shape: str, colour: str, position: str | None = None, size: st
 
 # ---------------------------------------------------------------------------- batches
 
-def make_dataset(count: int, seed: int = 0, start: int = 0) -> tuple[np.ndarray, list[SceneRecord]]:
+def make_dataset(
+    count: int, seed: int = 0, start: int = 0, geometry: Geometry = GEOMETRY
+) -> tuple[np.ndarray, list[SceneRecord]]:
     """`count` examples from index `start` on: images uint8 (count, 64, 64, 3) and records."""
-    records = [make_scene(seed, i) for i in range(start, start + count)]
+    records = [make_scene(seed, i, geometry=geometry) for i in range(start, start + count)]
     images = np.stack([render(r) for r in records]) if records else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     return images, records
 

@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .data import BACKGROUND_COLOURS, CELL_CENTRES, OBJECT_COLOURS, POSITIONS, RADII, SHAPES, SceneRecord, shape_template
+from .data import (
+    BACKGROUND_COLOURS, CELL_CENTRES, GEOMETRY, OBJECT_COLOURS, POSITIONS, SHAPES, Geometry, SceneRecord, shape_template,
+)
 
 PALETTE_NAMES = tuple(dict.fromkeys(list(OBJECT_COLOURS) + list(BACKGROUND_COLOURS)))
 PALETTE = np.array(
     [OBJECT_COLOURS.get(name, BACKGROUND_COLOURS.get(name)) for name in PALETTE_NAMES], dtype=np.float32
 )  # (P, 3)
 MIN_OBJECT_PIXELS = 12  # fewer pixels of a colour than this are edge blends or noise
-# Bounding-box sides between the small (16 px) and large (30 px) objects.
-LARGE_SIDE = RADII["small"] + RADII["large"] + 1
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,9 @@ def best_shape(blob: np.ndarray) -> str:
     return max(scores, key=scores.get)
 
 
-def detect(image) -> Detection:
-    """Read background, object colour, position, shape and size from one picture."""
+def detect(image, geometry: Geometry = GEOMETRY) -> Detection:
+    """Read background, object colour, position, shape and size from one picture
+    (`geometry`: the data set's object sizes, which decide what counts as large)."""
     image = to_uint8_image(image)
     labels = palette_labels(image)  # (H, W)
     border = np.concatenate([labels[:2].ravel(), labels[-2:].ravel(), labels[:, :2].ravel(), labels[:, -2:].ravel()])
@@ -137,16 +138,18 @@ def detect(image) -> Detection:
         colour=colour,
         position=nearest_position(x, y, image.shape[1]),
         shape=best_shape(blob) if blob.sum() >= MIN_OBJECT_PIXELS else None,
-        size="large" if side >= LARGE_SIDE else "small",
+        size="large" if side >= geometry.large_side else "small",
         colour_pixels=colour_pixels,
     )
 
 
-def detector_accuracy(images: np.ndarray, records: list[SceneRecord]) -> dict[str, float]:
+def detector_accuracy(
+    images: np.ndarray, records: list[SceneRecord], geometry: Geometry = GEOMETRY
+) -> dict[str, float]:
     """Share of pictures where the detector reads the primary object's attributes right."""
     hits = {"background": 0, "colour": 0, "position": 0, "shape": 0, "size": 0}
     for image, record in zip(images, records):
-        found = detect(image)
+        found = detect(image, geometry)
         truth = record.primary
         hits["background"] += found.background == record.background
         hits["colour"] += found.colour == truth.colour

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .batch_generation import generate_prompt_images
-from .data import OBJECT_COLOURS, POSITIONS, SHAPES, make_dataset, plain_caption
+from .data import GEOMETRIES, GEOMETRY, OBJECT_COLOURS, POSITIONS, SHAPES, Geometry, make_dataset, plain_caption
 from .detect import detect, detector_accuracy
 from ..pipeline import TINY_ROOT, MinDalle, load_model_config
 from .vqgan_encoder import VQGanEncoder
@@ -55,7 +55,7 @@ def load_vqgan_encoder(root: str | Path) -> VQGanEncoder | None:
 
 def generation_metrics(
     model: MinDalle, attributes: list[tuple[str, str, str]], supercondition_factor: float, temperature: float,
-    top_k: int = TOP_K, seed: int = 1, batch_size: int = 120,
+    top_k: int = TOP_K, seed: int = 1, batch_size: int = 120, geometry: Geometry = GEOMETRY,
 ) -> tuple[dict[str, float], torch.Tensor]:
     """Share of generated images showing the asked colour / position / shape; also the images."""
     prompts = [plain_caption(shape, colour, position) for shape, colour, position in attributes]
@@ -66,7 +66,7 @@ def generation_metrics(
             supercondition_factor=supercondition_factor,
         ))
     images = torch.cat(chunks)  # (n, 64, 64, 3)
-    found = [detect(image) for image in images]
+    found = [detect(image, geometry) for image in images]
     hits = {
         "colour": np.mean([f.colour == a[1] for f, a in zip(found, attributes)]),
         "position": np.mean([f.position == a[2] for f, a in zip(found, attributes)]),
@@ -74,6 +74,14 @@ def generation_metrics(
     }
     hits["all_three"] = np.mean([(f.colour, f.position, f.shape) == (a[1], a[2], a[0]) for f, a in zip(found, attributes)])
     return {k: round(float(v), 3) for k, v in hits.items()}, images
+
+
+def data_geometry(root: str | Path) -> Geometry:
+    """The object sizes of the data the model in `root` was trained on: metadata.json's
+    `data_geometry` setting, the shipped one where the metadata does not name one."""
+    path = Path(root) / "metadata.json"
+    settings = json.loads(path.read_text()).get("settings", {}) if path.exists() else {}
+    return GEOMETRIES[settings.get("data_geometry", "shipped")]
 
 
 def evaluate_model(
@@ -91,15 +99,18 @@ def evaluate_model(
     started = time.time()
     model = MinDalle(models_root=root, model="tiny", is_verbose=False)
     results: dict[str, Any] = {"model_dir": str(root), "top_k": top_k, "seed": seed}
-    truth_images, truth_records = make_dataset(reconstruction_count, seed=0, start=VALIDATION_START)
+    geometry = data_geometry(root)
+    truth_images, truth_records = make_dataset(reconstruction_count, seed=0, start=VALIDATION_START, geometry=geometry)
     results["detector_on_ground_truth"] = {
-        k: round(v, 3) for k, v in detector_accuracy(truth_images, truth_records).items()
+        k: round(v, 3) for k, v in detector_accuracy(truth_images, truth_records, geometry).items()
     }
     if progress:
         print("detector on held-out ground truth:", results["detector_on_ground_truth"], flush=True)
     encoder = load_vqgan_encoder(root)
     if encoder is not None:
-        results["reconstruction"] = evaluate_reconstruction(model.detokenizer, encoder, reconstruction_count)
+        results["reconstruction"] = evaluate_reconstruction(
+            model.detokenizer, encoder, reconstruction_count, geometry=geometry
+        )
         if progress:
             print("VQGAN reconstruction:", results["reconstruction"], flush=True)
     attributes = evaluation_prompts(prompt_count)
@@ -107,7 +118,7 @@ def evaluate_model(
     rows = []
     for factor, temperature in itertools.product(factors, temperatures):
         t = time.time()
-        hits, images = generation_metrics(model, attributes, factor, temperature, top_k, seed)
+        hits, images = generation_metrics(model, attributes, factor, temperature, top_k, seed, geometry=geometry)
         rows.append({"supercondition_factor": factor, "temperature": temperature, **hits})
         if progress:
             print(f"s={factor:g} T={temperature:g}: {hits} ({time.time() - t:.0f} s)", flush=True)
@@ -150,9 +161,11 @@ def save_figures(
     images_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     # training data and its VQGAN round trip
-    pictures, _ = make_dataset(8, seed=data_seed, start=VALIDATION_START)
+    model_dir = model_dir_of(model)
+    geometry = data_geometry(model_dir) if model_dir is not None else GEOMETRY
+    pictures, _ = make_dataset(8, seed=data_seed, start=VALIDATION_START, geometry=geometry)
     rows = [("data", torch.from_numpy(pictures).float())]
-    encoder = load_vqgan_encoder(model_dir_of(model)) if model_dir_of(model) is not None else None
+    encoder = load_vqgan_encoder(model_dir) if model_dir is not None else None
     if encoder is not None:
         rows.append(("VQGAN round trip", round_trip(model.detokenizer, encoder, pictures)[1]))
     paths.append(images_dir / "course-model-vqgan.png")

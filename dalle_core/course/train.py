@@ -27,7 +27,7 @@ import torch
 from .bpe_train import save_bpe, train_bpe
 from ..config import DalleConfig, VQGanConfig
 from .dalle_train import course_dalle_config, pack_text, train_dalle, validation_loss
-from .data import make_scene, plain_caption
+from .data import GEOMETRIES, make_scene, plain_caption
 from ..tokenizer import TextTokenizer
 from ..weights import load_module
 from .vqgan_train import (
@@ -64,6 +64,9 @@ class TrainSettings:
     # "tiny": the shipped sizes (config.py's DalleConfig/VQGanConfig.tiny(), 8x8 tokens);
     # "tiny_v2": 16x16 tokens, work in progress (docs/course-model.md)
     sizes: str = "tiny"
+    # object sizes of the data set (data.GEOMETRIES): "shipped", or "v2" (bigger small objects,
+    # drawable at 4x4 pixels per token); captions are the same in both
+    data_geometry: str = "shipped"
     vqgan_steps: int = 1500
     vqgan_batch_size: int = 32
     vqgan_learning_rate: float = 3e-3
@@ -94,7 +97,7 @@ class TrainSettings:
     def v2(cls, **changes: Any) -> "TrainSettings":
         """Course model v2 (work in progress): 16x16 tokens and the VQGAN settings measured for
         them (docs/course-model.md). `python -m dalle_core train --v2`."""
-        return replace(cls(sizes="tiny_v2", vqgan_edge_weight=3.0), **changes)
+        return replace(cls(sizes="tiny_v2", data_geometry="v2", vqgan_edge_weight=8.0), **changes)
 
 
 def quick_vqgan_config(sizes: str = "tiny") -> VQGanConfig:
@@ -152,6 +155,9 @@ def train_course_model(
 
     if settings.sizes not in SIZES:
         raise ValueError(f"unknown course model sizes {settings.sizes!r}; choose one of {SIZES}")
+    if settings.data_geometry not in GEOMETRIES:
+        raise ValueError(f"unknown data_geometry {settings.data_geometry!r}; choose one of {tuple(GEOMETRIES)}")
+    geometry = GEOMETRIES[settings.data_geometry]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     samples = Path(samples_dir) if samples_dir is not None else None
@@ -190,7 +196,7 @@ def train_course_model(
             vqgan_config, settings.vqgan_steps, settings.vqgan_batch_size, settings.vqgan_learning_rate,
             data_seed=settings.data_seed, seed=settings.seed, object_weight=settings.vqgan_object_weight,
             edge_weight=settings.vqgan_edge_weight, on_sample=on_vqgan_sample,
-            sample_every=max(settings.vqgan_steps // 4, 1), progress=progress,
+            sample_every=max(settings.vqgan_steps // 4, 1), progress=progress, geometry=geometry,
         )
     detokenizer = autoencoder.export_detokenizer().to(memory_format=torch.contiguous_format)
     save_state_dict(detokenizer, out / "detoker.pt", dtype)
@@ -201,12 +207,15 @@ def train_course_model(
     stored = load_module(type(detokenizer)(vqgan_config), out / "detoker.pt", torch.float32, "cpu")
     reconstruction = evaluate_reconstruction(
         stored, autoencoder.encoder, count=64 if settings.is_quick else 512, data_seed=settings.data_seed,
+        geometry=geometry,
     )
     say(f"VQGAN: held-out reconstruction {reconstruction}")
 
     # 3. tokens for the transformer ----------------------------------------------------
     t = time.time()
-    image_tokens = tokenize_dataset(autoencoder, settings.example_count, settings.data_seed, progress=progress)
+    image_tokens = tokenize_dataset(
+        autoencoder, settings.example_count, settings.data_seed, progress=progress, geometry=geometry
+    )
     text_tokens = pack_text(tokenizer, captions_for(settings, 0, settings.example_count, captions), 64)
     val_captions = [_caption(settings, VALIDATION_START + i) for i in range(settings.validation_count)]
     val_text = pack_text(tokenizer, val_captions, 64)
@@ -288,7 +297,7 @@ def _caption(settings: TrainSettings, index: int) -> str:
 def _tokenize_range(autoencoder, settings: TrainSettings, start: int, count: int) -> torch.Tensor:
     from .data import images_to_tensor, make_dataset
 
-    images, _ = make_dataset(count, seed=settings.data_seed, start=start)
+    images, _ = make_dataset(count, seed=settings.data_seed, start=start, geometry=GEOMETRIES[settings.data_geometry])
     return autoencoder.tokenize(images_to_tensor(images))
 
 
@@ -350,7 +359,8 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
                 raise SystemExit(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             changes[field_name] = value
     if args.v2:
-        changes.update(sizes="tiny_v2", vqgan_edge_weight=TrainSettings.v2().vqgan_edge_weight)
+        v2 = TrainSettings.v2()
+        changes.update(sizes=v2.sizes, data_geometry=v2.data_geometry, vqgan_edge_weight=v2.vqgan_edge_weight)
     return TrainSettings.quick(**changes) if args.quick else replace(TrainSettings.v2() if args.v2 else TrainSettings(), **changes)
 
 

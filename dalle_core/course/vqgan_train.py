@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..config import VQGanConfig
-from .data import BACKGROUND_COLOURS, images_to_tensor, make_dataset
+from .data import BACKGROUND_COLOURS, GEOMETRY, Geometry, images_to_tensor, make_dataset
 from .quantizer import VectorQuantizer, nearest_codes
 from ..pipeline import load_model_config
 from ..vqgan import VQGanDetokenizer
@@ -146,6 +146,7 @@ def train_vqgan(
     on_sample: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
     sample_every: int = 0,
     progress: bool = True,
+    geometry: Geometry = GEOMETRY,
 ) -> tuple[VQGanAutoencoder, VQGanHistory]:
     """Train for `steps` batches of fresh synthetic images (index = step * batch + i).
 
@@ -166,14 +167,14 @@ def train_vqgan(
     model.train()
     bar = tqdm(range(steps), desc="vqgan", disable=not progress, mininterval=2)
     for step in bar:
-        images, records = make_dataset(batch_size, seed=data_seed, start=step * batch_size)
+        images, records = make_dataset(batch_size, seed=data_seed, start=step * batch_size, geometry=geometry)
         pixels = images_to_tensor(images).to(memory_format=torch.channels_last)  # (B, 3, 64, 64)
         weights = object_weights(pixels, records, object_weight, edge_weight)
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, steps, learning_rate, warmup=min(50, steps // 10 + 1))
         is_quantized = step >= warmup_steps
         if step == warmup_steps:
-            model.quantizer.initialize(_encoder_vectors(model, batch_size, data_seed, start=step * batch_size))
+            model.quantizer.initialize(_encoder_vectors(model, batch_size, data_seed, step * batch_size, geometry))
         reconstruction, quantized, z_e = model(pixels, is_quantized)
         loss = reconstruction_loss(reconstruction, pixels, weights)
         if quantized is not None:
@@ -196,9 +197,11 @@ def train_vqgan(
 
 
 @torch.no_grad()
-def _encoder_vectors(model: VQGanAutoencoder, batch_size: int, data_seed: int, start: int, batches: int = 4) -> torch.Tensor:
+def _encoder_vectors(
+    model: VQGanAutoencoder, batch_size: int, data_seed: int, start: int, geometry: Geometry, batches: int = 4
+) -> torch.Tensor:
     """Encoder vectors of the next few batches, (batches * B * h * w, E), for k-means."""
-    images, _ = make_dataset(batches * batch_size, seed=data_seed, start=start)
+    images, _ = make_dataset(batches * batch_size, seed=data_seed, start=start, geometry=geometry)
     z_e = model.encoder(images_to_tensor(images))  # (n, E, h, w)
     return z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (n*h*w, E)
 
@@ -216,6 +219,7 @@ def round_trip(detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.
 @torch.no_grad()
 def evaluate_reconstruction(
     detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, count: int = 512, data_seed: int = 0, batch_size: int = 64,
+    geometry: Geometry = GEOMETRY,
 ) -> dict[str, float]:
     """Held-out pictures through the *shipped* path: encoder -> nearest code of the detokenizer's
     codebook (`embedding`, as saved) -> detokenizer -> pixels 0..255.
@@ -229,13 +233,13 @@ def evaluate_reconstruction(
     absolute, squared, used, hits = 0.0, 0.0, set(), {}
     for start in range(0, count, batch_size):
         n = min(batch_size, count - start)
-        images, records = make_dataset(n, seed=data_seed, start=VALIDATION_START + start)
+        images, records = make_dataset(n, seed=data_seed, start=VALIDATION_START + start, geometry=geometry)
         image_tokens, decoded = round_trip(detokenizer, encoder, images)  # (n, h*w), (n, H, W, 3) 0..255
         used.update(image_tokens.unique().tolist())
         error = decoded / 255 - torch.from_numpy(images).float() / 255
         absolute += error.abs().mean().item() * n
         squared += error.pow(2).mean().item() * n
-        for name, share in detector_accuracy(decoded.round().to(torch.uint8).numpy(), records).items():
+        for name, share in detector_accuracy(decoded.round().to(torch.uint8).numpy(), records, geometry).items():
             hits[name] = hits.get(name, 0.0) + share * n
     mse = squared / count
     return {
@@ -250,13 +254,14 @@ def evaluate_reconstruction(
 
 @torch.no_grad()
 def tokenize_dataset(
-    model: VQGanAutoencoder, count: int, data_seed: int, batch_size: int = 256, progress: bool = True
+    model: VQGanAutoencoder, count: int, data_seed: int, batch_size: int = 256, progress: bool = True,
+    geometry: Geometry = GEOMETRY,
 ) -> torch.Tensor:
     """Image tokens (count, h*w) of data-set examples 0..count-1, for training the transformer."""
     model.eval()
     chunks = []
     for start in tqdm(range(0, count, batch_size), desc="tokenize", disable=not progress, mininterval=2):
-        images, _ = make_dataset(min(batch_size, count - start), seed=data_seed, start=start)
+        images, _ = make_dataset(min(batch_size, count - start), seed=data_seed, start=start, geometry=geometry)
         chunks.append(model.tokenize(images_to_tensor(images).to(memory_format=torch.channels_last)))
     return torch.cat(chunks) if chunks else torch.zeros(0, 0, dtype=torch.long)
 
