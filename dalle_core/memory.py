@@ -3,7 +3,8 @@
 `peak_rss_mib` reads VmHWM, the resident-set high-water mark, from /proc: unlike
 `ru_maxrss`, it is reset by exec, so a child process reports its own peak and not the
 forking parent's. Tests, the benchmark and the notebook measurements all use it.
-
+`available_memory` says how much a generation may still take (the pipeline refuses a grid
+that would not fit before any work).
 
 glibc's malloc serves a large request with its own `mmap` and unmaps it on `free`, but
 only above a threshold that it *raises* each time such a block is freed (up to 32 MiB).
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
+
+import torch
 
 M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 DEFAULT_THRESHOLD = 1 << 20
@@ -59,3 +63,25 @@ def reset_peak_rss() -> bool:
     except OSError:
         return False
     return True
+
+
+GENEROUS_CAP = 2**40  # 1 TiB: where free memory cannot be read, only the absurd is refused
+
+
+def available_memory(device: torch.device) -> tuple[int, str]:
+    """Free memory where the generation runs, and where that number comes from."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free, f"free on {device}"
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/meminfo", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+        except OSError:
+            pass
+    try:  # macOS and other Unix systems: the physical memory (Apple's GPUs share it)
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "physical memory"
+    except (AttributeError, ValueError, OSError):
+        return GENEROUS_CAP, "a cap of 1 TiB (free memory could not be read)"

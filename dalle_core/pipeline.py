@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import math
 import operator
-import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,7 +33,7 @@ from .config import DalleConfig, VQGanConfig
 from .decoder import DalleBartDecoder
 from .encoder import DalleBartEncoder, text_attention_mask
 from .graph import CapturedStep, StaticDecodeStep, choose_decode_path
-from .memory import return_large_blocks_promptly
+from .memory import available_memory, return_large_blocks_promptly
 from .sampling import check_settings
 from .tokenizer import PAD_ID, TextTokenizer, fit_tokens
 from .trace import record
@@ -127,28 +125,6 @@ def generation_bytes(
         "VQGAN activations": image_count * (3 * widest * pixels + 2 * side**4) * 4,  # + the (P, P) attention weights
         "images": image_count * pixels * 3 * (4 + 4 + 4 + 1),  # images, grid, float32 copy, uint8
     }
-
-
-GENEROUS_CAP = 2**40  # 1 TiB: where free memory cannot be read, only the absurd is refused
-
-
-def available_memory(device: torch.device) -> tuple[int, str]:
-    """Free memory where the generation runs, and where that number comes from."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free, f"free on {device}"
-    if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/meminfo", encoding="ascii") as f:
-                for line in f:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
-        except OSError:
-            pass
-    try:  # macOS and other Unix systems: the physical memory (Apple's GPUs share it)
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "physical memory"
-    except (AttributeError, ValueError, OSError):
-        return GENEROUS_CAP, "a cap of 1 TiB (free memory could not be read)"
 
 
 def gib(count: int) -> str:

@@ -169,7 +169,7 @@ def test_unreadable_words(tokenizer):
 
 
 def test_grid_too_large_for_memory_is_refused(no_work):
-    from dalle_core.pipeline import available_memory
+    from dalle_core.memory import available_memory
 
     limit, source = available_memory(torch.device("cpu"))
     assert limit > 0 and source
