@@ -91,20 +91,11 @@ class DalleConfig:
         """The course model's sizes, the one place they are written: `python -m dalle_core train`
         builds this (with the vocabulary its BPE learned) and the shipped config.json equals it
         (tested). See docs/course-model.md."""
+        # 16x16 = 256 image tokens, as DALL·E Mini and Mega draw, out of VQGanConfig.tiny()'s 1024 codes
         return cls(
             layer_count=3, attention_head_count=4, embed_count=128, glu_embed_count=256,
-            text_vocab_count=271, image_vocab_count=512, image_token_count=64,
-            image_code_count=512, image_start_token=512, name="tiny",
-        )
-
-    @classmethod
-    def tiny_v2(cls) -> "DalleConfig":
-        """Course model v2, work in progress (docs/course-model.md): 16x16 = 256 image tokens, as
-        DALL·E Mini and Mega draw, out of `VQGanConfig.tiny_v2()`'s codes. Built by
-        `python -m dalle_core train --v2`; becomes `tiny()` once its files ship."""
-        codes = VQGanConfig.tiny_v2().vocab_count
-        return cls.tiny().replace(
-            image_vocab_count=codes, image_code_count=codes, image_start_token=codes, image_token_count=256, name="tiny_v2",
+            text_vocab_count=271, image_vocab_count=1024, image_token_count=256,
+            image_code_count=1024, image_start_token=1024, name="tiny",
         )
 
     @classmethod
@@ -170,20 +161,12 @@ class VQGanConfig:
 
     @classmethod
     def tiny(cls) -> "VQGanConfig":
-        """The course model's VQGAN: 64x64 pixels <-> 8x8 tokens out of 512 codes of 32 dims
-        (equals the shipped config.json, tested)."""
-        return cls(
-            vocab_count=512, embed_count=32, channel_counts=(16, 16, 32, 64),
-            attention_levels=(3,), block_count=1, group_count=8, name="tiny",
-        )
-
-    @classmethod
-    def tiny_v2(cls) -> "VQGanConfig":
-        """Course model v2, work in progress: 64x64 pixels <-> 16x16 tokens (factor 4: three levels)
-        out of 1024 codes of 32 dims; see docs/course-model.md for the measurements behind it."""
+        """The course model's VQGAN: 64x64 pixels <-> 16x16 tokens (factor 4: three levels) out of
+        1024 codes of 32 dims (equals the shipped config.json, tested; docs/course-model.md says
+        why these sizes)."""
         return cls(
             vocab_count=1024, embed_count=32, channel_counts=(16, 32, 64),
-            attention_levels=(2,), block_count=1, group_count=8, name="tiny_v2",
+            attention_levels=(2,), block_count=1, group_count=8, name="tiny",
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dalle_core.course.data import BACKGROUND_COLOURS, GEOMETRY_V2, make_dataset
+from dalle_core.course.data import BACKGROUND_COLOURS, make_dataset
 from dalle_core.course.detect import detect, detector_accuracy, largest_component, nearest_position
 
 
@@ -17,11 +17,11 @@ def test_accuracy_on_ground_truth():
 
 
 @pytest.mark.parametrize("seed", [0, 11])
-def test_v2_ground_truth_reads_back_exactly(seed):
-    """v2's bigger small objects keep the data's promise: every attribute of the primary object
+def test_ground_truth_reads_back_exactly(seed):
+    """The data's small objects (radius 11) keep the data's promise: every attribute of the primary object
     reads back from the pixels (a second object never outweighs it, large and small stay apart)."""
-    images, records = make_dataset(300, seed=seed, geometry=GEOMETRY_V2)
-    accuracy = detector_accuracy(images, records, GEOMETRY_V2)
+    images, records = make_dataset(300, seed=seed)
+    accuracy = detector_accuracy(images, records)
     assert accuracy == {"background": 1.0, "colour": 1.0, "position": 1.0, "shape": 1.0, "size": 1.0}
 
 

@@ -101,39 +101,18 @@ def test_default_settings_are_the_shipped_models():
     from dalle_core.pipeline import TINY_ROOT
 
     shipped = json.loads((TINY_ROOT / "metadata.json").read_text())["settings"]
-    # settings added after the shipped model was trained, at the value that reproduces it (the code
-    # then had no such knob); a key the shipped metadata does record is compared as recorded
-    added_since = {"sizes": "tiny", "vqgan_object_weight": 10.0, "vqgan_edge_weight": 1.0, "data_geometry": "shipped"}
-    shipped = {**added_since, **shipped}
     defaults = asdict(TrainSettings())
     differing = {k: (shipped.get(k), v) for k, v in defaults.items() if k != "threads" and shipped.get(k) != v}
     assert not differing, f"TrainSettings defaults differ from the shipped model's settings: {differing}"
 
 
-def test_v2_settings_are_reachable_from_the_command_line():
-    parser = argparse.ArgumentParser()
-    add_cli(parser.add_subparsers(dest="command"))
-    assert settings_from_args(parser.parse_args(["train", "--v2"])) == TrainSettings.v2()
-    quick = settings_from_args(parser.parse_args(["train", "--v2", "--quick"]))
-    assert quick.is_quick and quick.sizes == "tiny_v2" and TrainSettings().sizes == "tiny"
-    assert quick.data_geometry == TrainSettings.v2().data_geometry == "v2" and TrainSettings().data_geometry == "shipped"
-    with pytest.raises(ValueError, match="sizes"):
-        train_course_model(TrainSettings.quick(sizes="huge"), "unused", samples_dir=None, progress=False)
-    with pytest.raises(ValueError, match="data_geometry"):
-        train_course_model(TrainSettings.quick(data_geometry="huge"), "unused", samples_dir=None, progress=False)
-
-
-def test_v2_quick_model_draws_16x16_tokens(tmp_path):
-    """Course model v2's shapes: 256 image tokens, image_tokens (n, 257), attention_state (L, 4n, 256, E)."""
+def test_quick_model_draws_16x16_tokens(tmp_path):
+    """The course model's image-side shapes are Mega's: 256 image tokens, image_tokens (n, 257),
+    attention_state (L, 4n, 256, E), a VQGAN of downsampling factor 4 on 64x64 pictures."""
     from dalle_core.pipeline import new_attention_state
 
-    settings = TrainSettings.quick(sizes="tiny_v2", vqgan_steps=10, dalle_steps=10, example_count=32,
-                                   validation_count=8, vqgan_edge_weight=3.0, data_geometry="v2")
+    settings = TrainSettings.quick(vqgan_steps=10, dalle_steps=10, example_count=32, validation_count=8)
     train_course_model(settings, tmp_path, samples_dir=None, progress=False)
-    from dalle_core.course.data import GEOMETRY_V2
-    from dalle_core.course.evaluate import data_geometry
-
-    assert data_geometry(tmp_path) == GEOMETRY_V2  # evaluate judges it on the data it was trained on
     model = MinDalle(models_root=tmp_path, model="tiny", is_verbose=False)
     assert model.config.image_token_count == 256 and model.detokenizer.config.downsample_factor == 4
     frames = list(model.image_token_stream("a red circle", seed=1, grid_size=2, top_k=8, every=256))

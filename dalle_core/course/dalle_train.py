@@ -41,16 +41,14 @@ from ..config import DalleConfig
 from ..decoder import DalleBartDecoder
 from ..encoder import DalleBartEncoder, text_attention_mask
 from ..tokenizer import PAD_ID, TextTokenizer, fit_tokens
-from .vqgan_train import SIZES, cosine_lr
+from .vqgan_train import cosine_lr
 
 EMPTY_PROMPT = (0, 2)  # [<s>, </s>]: the unconditional row
 
 
-def course_dalle_config(text_vocab_count: int, sizes: str = "tiny") -> DalleConfig:
-    """The course transformer (sizes in `DalleConfig.tiny()`, or `.tiny_v2()`) with the vocabulary its BPE learned."""
-    if sizes not in SIZES:
-        raise ValueError(f"unknown course model sizes {sizes!r}; choose one of {SIZES}")
-    return getattr(DalleConfig, sizes)().replace(text_vocab_count=text_vocab_count)
+def course_dalle_config(text_vocab_count: int) -> DalleConfig:
+    """The course transformer (sizes in `DalleConfig.tiny()`) with the vocabulary its BPE learned."""
+    return DalleConfig.tiny().replace(text_vocab_count=text_vocab_count)
 
 
 def pack_text(tokenizer: TextTokenizer, captions: list[str], text_token_count: int) -> torch.Tensor:
@@ -94,15 +92,16 @@ def teacher_forcing_loss(
     batch_count, token_count = image_tokens.shape
     encoder_state = encoder(text_tokens)  # (B, T_text, E)
     attention_mask = text_attention_mask(text_tokens)  # (B, 1, 1, T_text)
-    start = torch.full((batch_count, 1), config.image_start_token, dtype=torch.long)
+    device = image_tokens.device
+    start = torch.full((batch_count, 1), config.image_start_token, dtype=torch.long, device=device)
     prev_tokens = torch.cat([start, image_tokens[:, :-1]], dim=1)  # (B, T): shifted right by one
-    token_index = torch.arange(token_count)  # (T,)
+    token_index = torch.arange(token_count, device=device)  # (T,)
     logits = decoder.decode(encoder_state, attention_mask, prev_tokens, token_index)  # (B, T, V + 1)
     logits = logits[:, :, : config.image_code_count]  # (B, T, codes): the start row is never a target
     log_probs = F.log_softmax(logits.float(), dim=-1)  # (B, T, codes)
     nll = -log_probs.gather(-1, image_tokens[..., None])[..., 0]  # (B, T): -log p(target)
     uniform = -log_probs.mean(-1)  # (B, T): cross-entropy against the uniform distribution
-    smoothing = torch.full((batch_count, 1), label_smoothing)  # (B, 1)
+    smoothing = torch.full((batch_count, 1), label_smoothing, device=device)  # (B, 1)
     if unconditional_smoothing is not None:
         is_empty = (text_tokens != PAD_ID).sum(1, keepdim=True) == len(EMPTY_PROMPT)  # (B, 1)
         smoothing = torch.where(is_empty, unconditional_smoothing, smoothing)
@@ -134,8 +133,14 @@ def train_dalle(
     validate_every: int = 0,
     on_validate: Callable[[int, DalleBartEncoder, DalleBartDecoder], None] | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> tuple[DalleBartEncoder, DalleBartDecoder, DalleHistory]:
-    """AdamW with warm-up and cosine decay over random batches of (text_tokens, image_tokens)."""
+    """AdamW with warm-up and cosine decay over random batches of (text_tokens, image_tokens).
+
+    `device="cuda"` trains on a GPU for quick searches of settings; batches are still drawn
+    by the CPU generator, so the examples seen are the CPU run's. The shipped files come
+    from the CPU (`python -m dalle_core train`).
+    """
 
     if text_tokens.shape[0] != image_tokens.shape[0]:
         raise ValueError(f"{text_tokens.shape[0]} captions but {image_tokens.shape[0]} token rows")
@@ -143,7 +148,7 @@ def train_dalle(
         raise ValueError(f"image_tokens have {image_tokens.shape[1]} tokens, the config says {config.image_token_count}")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    encoder, decoder = DalleBartEncoder(config), DalleBartDecoder(config)
+    encoder, decoder = DalleBartEncoder(config).to(device), DalleBartDecoder(config).to(device)
     named = list(encoder.named_parameters()) + list(decoder.named_parameters())
     parameters = [p for _, p in named]
     # Weight decay on the projection matrices only, not on embeddings or layer norms.
@@ -165,11 +170,11 @@ def train_dalle(
             rows = torch.cat([rows, twins])
         else:
             batch_text = drop_captions(text_tokens[rows], caption_drop, generator)
-        batch_text = trim_padding(batch_text)
+        batch_text = trim_padding(batch_text).to(device)
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, steps, learning_rate, warmup=min(200, steps // 10 + 1))
         loss = teacher_forcing_loss(
-            encoder, decoder, batch_text, image_tokens[rows], label_smoothing, unconditional_smoothing
+            encoder, decoder, batch_text, image_tokens[rows].to(device), label_smoothing, unconditional_smoothing
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -200,8 +205,10 @@ def validation_loss(
     encoder.eval(), decoder.eval()
     total = 0.0
     for start in range(0, text_tokens.shape[0], batch_size):
-        text = trim_padding(text_tokens[start: start + batch_size])
-        total += teacher_forcing_loss(encoder, decoder, text, image_tokens[start: start + batch_size]).item() * text.shape[0]
+        device = next(decoder.parameters()).device
+        text = trim_padding(text_tokens[start: start + batch_size]).to(device)
+        images = image_tokens[start: start + batch_size].to(device)
+        total += teacher_forcing_loss(encoder, decoder, text, images).item() * text.shape[0]
     return total / max(text_tokens.shape[0], 1)
 
 

@@ -53,39 +53,35 @@ POSITIONS: dict[str, tuple[int, int]] = {
     "bottom right": (2, 2),
 }
 CELL_CENTRES = (16, 32, 48)  # pixel centre of column / row 0, 1, 2
-RADII = {"small": 8, "large": 15}  # half the object's extent in pixels
-# A second object is drawn this much smaller than "small", so that even beside a large
-# star (the shape with the least area) it covers fewer pixels than the primary object.
-SECOND_OBJECT_SHRINK = 2
+RADII = {"small": 11, "large": 16}  # half the object's extent in pixels
+# The second object is drawn at radius 6, so that even beside a large star (the shape with
+# the least area) it covers fewer pixels than the primary object and never touches it.
+SECOND_RADIUS = 6
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """How big objects are drawn (pixels). `GEOMETRY` is the shipped data set's. `GEOMETRY_V2`
-    draws small primary objects bigger (radius 11, not 8), so that a small star's points are
-    about one 4x4-pixel token wide on v2's 16x16 token grid (docs/course-model.md); large ones
-    at 16, so that a large square (side 1.8 r, at least 27 px) still reads as larger than a
-    small circle (at most 24 px); and keeps the second object at the shipped size, so it never
-    touches or outweighs the large primary object beside it. Only sizes change: the random
-    draws, and so every caption, position and colour, are the same in both."""
+    """How big objects are drawn (pixels), in one place for the data, the VQGAN's loss and
+    the detector. Small objects have radius 11 so that a small star's points are about one
+    4x4-pixel token wide on the 16x16 token grid; large ones 16, so that a large square
+    (side 1.8 r, at least 27 px) still reads as larger than a small circle (at most 24 px).
+    (The first course model, 8x8 tokens, drew radii 8 and 15 and no overhang limit;
+    docs/course-model.md says what changed and why.)"""
 
     small_radius: int = RADII["small"]
     large_radius: int = RADII["large"]
-    second_radius: int = RADII["small"] - SECOND_OBJECT_SHRINK
+    second_radius: int = SECOND_RADIUS
     # the detector calls a blob "large" from this bounding-box side on (between the sizes)
-    large_side: int = RADII["small"] + RADII["large"] + 1
-    # at most this many pixels of an object may lie outside the picture (None: no limit).
-    # The shipped sizes overhang by up to 2.5 px in a corner; v2's larger large objects
-    # would lose 3.5 px there, and a circle cut on two sides reads back as a square.
-    max_overhang: float | None = None
+    large_side: int = 27
+    # at most this many pixels of an object may lie outside the picture (None: no limit):
+    # a large circle cut on two sides in a corner would read back as a square
+    max_overhang: float | None = 2.5
 
     def radius(self, size: str) -> int:
         return {"small": self.small_radius, "large": self.large_radius}[size]
 
 
 GEOMETRY = Geometry()
-GEOMETRY_V2 = Geometry(small_radius=11, large_radius=16, large_side=27, max_overhang=2.5)
-GEOMETRIES = {"shipped": GEOMETRY, "v2": GEOMETRY_V2}  # by name, as TrainSettings.data_geometry says it
 
 # Wording. Each list holds interchangeable phrases; the first is the plain one that
 # `plain_caption` (used for evaluation prompts) picks.

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .batch_generation import generate_prompt_images
-from .data import GEOMETRIES, GEOMETRY, OBJECT_COLOURS, POSITIONS, SHAPES, Geometry, make_dataset, plain_caption
+from .data import GEOMETRY, OBJECT_COLOURS, POSITIONS, SHAPES, Geometry, make_dataset, plain_caption
 from .detect import detect, detector_accuracy
 from ..pipeline import TINY_ROOT, MinDalle, load_model_config
 from .vqgan_encoder import VQGanEncoder
@@ -76,14 +76,6 @@ def generation_metrics(
     return {k: round(float(v), 3) for k, v in hits.items()}, images
 
 
-def data_geometry(root: str | Path) -> Geometry:
-    """The object sizes of the data the model in `root` was trained on: metadata.json's
-    `data_geometry` setting, the shipped one where the metadata does not name one."""
-    path = Path(root) / "metadata.json"
-    settings = json.loads(path.read_text()).get("settings", {}) if path.exists() else {}
-    return GEOMETRIES[settings.get("data_geometry", "shipped")]
-
-
 def evaluate_model(
     root: str | Path = TINY_ROOT,
     prompt_count: int | None = None,
@@ -99,17 +91,16 @@ def evaluate_model(
     started = time.time()
     model = MinDalle(models_root=root, model="tiny", is_verbose=False)
     results: dict[str, Any] = {"model_dir": str(root), "top_k": top_k, "seed": seed}
-    geometry = data_geometry(root)
-    truth_images, truth_records = make_dataset(reconstruction_count, seed=0, start=VALIDATION_START, geometry=geometry)
+    truth_images, truth_records = make_dataset(reconstruction_count, seed=0, start=VALIDATION_START)
     results["detector_on_ground_truth"] = {
-        k: round(v, 3) for k, v in detector_accuracy(truth_images, truth_records, geometry).items()
+        k: round(v, 3) for k, v in detector_accuracy(truth_images, truth_records).items()
     }
     if progress:
         print("detector on held-out ground truth:", results["detector_on_ground_truth"], flush=True)
     encoder = load_vqgan_encoder(root)
     if encoder is not None:
         results["reconstruction"] = evaluate_reconstruction(
-            model.detokenizer, encoder, reconstruction_count, geometry=geometry
+            model.detokenizer, encoder, reconstruction_count
         )
         if progress:
             print("VQGAN reconstruction:", results["reconstruction"], flush=True)
@@ -118,7 +109,7 @@ def evaluate_model(
     rows = []
     for factor, temperature in itertools.product(factors, temperatures):
         t = time.time()
-        hits, images = generation_metrics(model, attributes, factor, temperature, top_k, seed, geometry=geometry)
+        hits, images = generation_metrics(model, attributes, factor, temperature, top_k, seed)
         rows.append({"supercondition_factor": factor, "temperature": temperature, **hits})
         if progress:
             print(f"s={factor:g} T={temperature:g}: {hits} ({time.time() - t:.0f} s)", flush=True)
@@ -162,8 +153,7 @@ def save_figures(
     paths = []
     # training data and its VQGAN round trip
     model_dir = model_dir_of(model)
-    geometry = data_geometry(model_dir) if model_dir is not None else GEOMETRY
-    pictures, _ = make_dataset(8, seed=data_seed, start=VALIDATION_START, geometry=geometry)
+    pictures, _ = make_dataset(8, seed=data_seed, start=VALIDATION_START)
     rows = [("data", torch.from_numpy(pictures).float())]
     encoder = load_vqgan_encoder(model_dir) if model_dir is not None else None
     if encoder is not None:

@@ -1,6 +1,6 @@
 """The vector quantizer that turns the VQGAN encoder's vectors into image tokens.
 
-Every 8x8-pixel patch becomes the id of its nearest codebook vector: that id is an
+Every 4x4-pixel patch becomes the id of its nearest codebook vector: that id is an
 image token, the "word" the DALL·E decoder writes. Trained naively (codebook moved by
 a loss gradient, codebook initialised at random) most codes are never nearest to any
 vector, get no gradient, and stay dead: *codebook collapse*, a vocabulary of a few

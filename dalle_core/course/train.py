@@ -27,11 +27,11 @@ import torch
 from .bpe_train import save_bpe, train_bpe
 from ..config import DalleConfig, VQGanConfig
 from .dalle_train import course_dalle_config, pack_text, train_dalle, validation_loss
-from .data import GEOMETRIES, make_scene, plain_caption
+from .data import make_scene, plain_caption
 from ..tokenizer import TextTokenizer
 from ..weights import load_module
 from .vqgan_train import (
-    SIZES, VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
+    VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
     save_reconstruction_grid, tokenize_dataset, train_vqgan,
 )
 
@@ -61,21 +61,15 @@ class TrainSettings:
     vqgan_from: str | None = None  # a model folder whose VQGAN to reuse instead of training one
     caption_count: int = 20000  # captions the BPE is trained on
     bpe_vocab_size: int = 512
-    # "tiny": the shipped sizes (config.py's DalleConfig/VQGanConfig.tiny(), 8x8 tokens);
-    # "tiny_v2": 16x16 tokens, work in progress (docs/course-model.md)
-    sizes: str = "tiny"
-    # object sizes of the data set (data.GEOMETRIES): "shipped", or "v2" (bigger small objects,
-    # drawable at 4x4 pixels per token); captions are the same in both
-    data_geometry: str = "shipped"
     vqgan_steps: int = 1500
     vqgan_batch_size: int = 32
     vqgan_learning_rate: float = 3e-3
     vqgan_object_weight: float = 10.0  # loss weight of object pixels (vqgan_train.object_weights)
-    vqgan_edge_weight: float = 1.0  # extra factor on outline pixels
+    vqgan_edge_weight: float = 8.0  # extra factor on outline pixels (sharp star points; docs/course-model.md)
     example_count: int = 30000  # (caption, image tokens) pairs for the transformer
     validation_count: int = 512
-    dalle_steps: int = 2400
-    dalle_batch_size: int = 64
+    dalle_steps: int = 8000
+    dalle_batch_size: int = 32
     dalle_learning_rate: float = 2e-3
     caption_drop: float = 0.2  # share of each batch repeated with the empty prompt
     label_smoothing: float = 0.0  # captioned rows
@@ -93,17 +87,10 @@ class TrainSettings:
         )
         return replace(base, **changes)
 
-    @classmethod
-    def v2(cls, **changes: Any) -> "TrainSettings":
-        """Course model v2 (work in progress): 16x16 tokens and the VQGAN settings measured for
-        them (docs/course-model.md). `python -m dalle_core train --v2`."""
-        return replace(cls(sizes="tiny_v2", data_geometry="v2", vqgan_edge_weight=8.0), **changes)
 
-
-def quick_vqgan_config(sizes: str = "tiny") -> VQGanConfig:
-    """Toy VQGAN with the token grid of `sizes`: 8x8 (factor 8) or 16x16 (factor 4) on 64x64 pictures."""
-    counts = (8, 8, 8, 16) if sizes == "tiny" else (8, 8, 16)
-    return VQGanConfig(vocab_count=64, embed_count=8, channel_counts=counts, attention_levels=(len(counts) - 1,),
+def quick_vqgan_config() -> VQGanConfig:
+    """Toy VQGAN with the course model's 16x16 token grid (factor 4 on 64x64 pictures)."""
+    return VQGanConfig(vocab_count=64, embed_count=8, channel_counts=(8, 8, 16), attention_levels=(2,),
                        block_count=1, group_count=4, name="quick")
 
 
@@ -153,11 +140,6 @@ def train_course_model(
     from .detect import detect
     from ..pipeline import MinDalle
 
-    if settings.sizes not in SIZES:
-        raise ValueError(f"unknown course model sizes {settings.sizes!r}; choose one of {SIZES}")
-    if settings.data_geometry not in GEOMETRIES:
-        raise ValueError(f"unknown data_geometry {settings.data_geometry!r}; choose one of {tuple(GEOMETRIES)}")
-    geometry = GEOMETRIES[settings.data_geometry]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     samples = Path(samples_dir) if samples_dir is not None else None
@@ -182,7 +164,7 @@ def train_course_model(
 
     # 2. VQGAN ----------------------------------------------------------------------------
     t = time.time()
-    vqgan_config = quick_vqgan_config(settings.sizes) if settings.is_quick else course_vqgan_config(settings.sizes)
+    vqgan_config = quick_vqgan_config() if settings.is_quick else course_vqgan_config()
 
     def on_vqgan_sample(step: int, pixels: torch.Tensor, reconstruction: torch.Tensor) -> None:
         if samples is not None:
@@ -196,7 +178,7 @@ def train_course_model(
             vqgan_config, settings.vqgan_steps, settings.vqgan_batch_size, settings.vqgan_learning_rate,
             data_seed=settings.data_seed, seed=settings.seed, object_weight=settings.vqgan_object_weight,
             edge_weight=settings.vqgan_edge_weight, on_sample=on_vqgan_sample,
-            sample_every=max(settings.vqgan_steps // 4, 1), progress=progress, geometry=geometry,
+            sample_every=max(settings.vqgan_steps // 4, 1), progress=progress,
         )
     detokenizer = autoencoder.export_detokenizer().to(memory_format=torch.contiguous_format)
     save_state_dict(detokenizer, out / "detoker.pt", dtype)
@@ -207,15 +189,12 @@ def train_course_model(
     stored = load_module(type(detokenizer)(vqgan_config), out / "detoker.pt", torch.float32, "cpu")
     reconstruction = evaluate_reconstruction(
         stored, autoencoder.encoder, count=64 if settings.is_quick else 512, data_seed=settings.data_seed,
-        geometry=geometry,
     )
     say(f"VQGAN: held-out reconstruction {reconstruction}")
 
     # 3. tokens for the transformer ----------------------------------------------------
     t = time.time()
-    image_tokens = tokenize_dataset(
-        autoencoder, settings.example_count, settings.data_seed, progress=progress, geometry=geometry
-    )
+    image_tokens = tokenize_dataset(autoencoder, settings.example_count, settings.data_seed, progress=progress)
     text_tokens = pack_text(tokenizer, captions_for(settings, 0, settings.example_count, captions), 64)
     val_captions = [_caption(settings, VALIDATION_START + i) for i in range(settings.validation_count)]
     val_text = pack_text(tokenizer, val_captions, 64)
@@ -226,7 +205,7 @@ def train_course_model(
     t = time.time()
     dalle_config = (
         quick_dalle_config(len(vocab), vqgan_config.vocab_count, (64 // vqgan_config.downsample_factor) ** 2)
-        if settings.is_quick else course_dalle_config(len(vocab), settings.sizes)
+        if settings.is_quick else course_dalle_config(len(vocab))
     )
     probe_prompts = [plain_caption(s, c, p) for s, c, p in _probe_attributes(64)]
     probe_log: list[dict[str, float]] = []
@@ -297,7 +276,7 @@ def _caption(settings: TrainSettings, index: int) -> str:
 def _tokenize_range(autoencoder, settings: TrainSettings, start: int, count: int) -> torch.Tensor:
     from .data import images_to_tensor, make_dataset
 
-    images, _ = make_dataset(count, seed=settings.data_seed, start=start, geometry=GEOMETRIES[settings.data_geometry])
+    images, _ = make_dataset(count, seed=settings.data_seed, start=start)
     return autoencoder.tokenize(images_to_tensor(images))
 
 
@@ -330,8 +309,6 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the model files (default: the shipped one)")
     parser.add_argument("--samples-dir", default=str(DEFAULT_SAMPLES), help="where sample grids go along the way")
     parser.add_argument("--quick", action="store_true", help="toy sizes, seconds: checks that every stage runs")
-    parser.add_argument("--v2", action="store_true",
-                        help="course model v2 (work in progress): 16x16 tokens, TrainSettings.v2(); with --quick, toy sizes of it")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="torch seed for initialisation and batches")
     parser.add_argument("--data-seed", type=int, default=defaults.data_seed, help="seed of the synthetic data set")
     parser.add_argument("--vqgan-steps", type=int, help=f"VQGAN batches (default {defaults.vqgan_steps})")
@@ -358,10 +335,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
             if value < 1:
                 raise SystemExit(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             changes[field_name] = value
-    if args.v2:
-        v2 = TrainSettings.v2()
-        changes.update(sizes=v2.sizes, data_geometry=v2.data_geometry, vqgan_edge_weight=v2.vqgan_edge_weight)
-    return TrainSettings.quick(**changes) if args.quick else replace(TrainSettings.v2() if args.v2 else TrainSettings(), **changes)
+    return TrainSettings.quick(**changes) if args.quick else replace(TrainSettings(), **changes)
 
 
 def run_train(args: argparse.Namespace) -> int:

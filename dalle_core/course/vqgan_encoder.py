@@ -4,8 +4,10 @@ DALL·E only ever *decodes* (min-dalle ships no VQGAN encoder), but the course m
 to be trained as an autoencoder, so it needs the other half. This one mirrors the
 detokenizer's decoder in reverse at the same `VQGanConfig` widths: `channel_counts[i]`
 channels at level i, a stride-2 convolution between levels, so a 64x64 picture with
-4 levels becomes an 8x8 grid of `embed_count`-dim vectors for the quantizer. It has no
-attention blocks: at these sizes the convolutions already see the whole 8x8 patch.
+the course model's 3 levels (two stride-2 convolutions, factor 4) becomes a 16x16 grid of
+`embed_count`-dim vectors for the quantizer, one per 4x4-pixel patch. It has no attention
+blocks: at these sizes the convolutions already see the whole 4x4 patch and its
+neighbours.
 Its ResnetBlock is the detokenizer's own (`dalle_core.vqgan.ResnetBlock`).
 """
 from __future__ import annotations

@@ -31,14 +31,11 @@ from ..weights import load_module
 from .vqgan_encoder import VQGanEncoder
 
 VALIDATION_START = 10**8  # data indices from here on are never trained on
-SIZES = ("tiny", "tiny_v2")  # the course model's presets in config.py: shipped, and v2 (work in progress)
 
 
-def course_vqgan_config(sizes: str = "tiny") -> VQGanConfig:
-    """The course model's VQGAN: `VQGanConfig.tiny()` (shipped) or `.tiny_v2()` (16x16 tokens)."""
-    if sizes not in SIZES:
-        raise ValueError(f"unknown course model sizes {sizes!r}; choose one of {SIZES}")
-    return getattr(VQGanConfig, sizes)()
+def course_vqgan_config() -> VQGanConfig:
+    """The course model's VQGAN: `VQGanConfig.tiny()`, the one place its sizes are written."""
+    return VQGanConfig.tiny()
 
 
 class VQGanAutoencoder(torch.nn.Module):
