@@ -120,7 +120,7 @@ def architecture() -> Path:
             family="monospace", color="#3d6b2f")
     box(ax, 0.3, 0.3, 2.3, 1.5, "data.py", "captioned shapes,\ndrawn from a seed", green)
     box(ax, 3.2, 0.3, 2.3, 1.5, "bpe_train.py", "BPE merges:\nvocab.json, merges.txt", green)
-    box(ax, 6.1, 0.3, 3.0, 1.5, "vqgan_encoder.py\nquantizer.py", "\n\nvqgan_train.py: pixels ->\n8x8 tokens -> pixels", green)
+    box(ax, 6.1, 0.3, 3.0, 1.5, "vqgan_encoder.py\nquantizer.py", "\n\nvqgan_train.py: pixels ->\n16x16 tokens -> pixels", green)
     box(ax, 9.7, 0.3, 2.6, 1.5, "dalle_train.py", "teacher forcing,\ncaption dropout for the\nunconditional branch", green)
     box(ax, 12.9, 0.3, 2.8, 1.5, "assets/tiny/", "same classes, small sizes:\nMinDalle() loads it\n(config.json + 5 files)", green)
     for a, b in ((2.6, 3.2), (5.5, 6.1), (9.1, 9.7), (12.3, 12.9)):

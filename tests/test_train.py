@@ -93,6 +93,18 @@ def test_transformer_alone_can_be_retrained_on_a_trained_vqgan(trained, tmp_path
     MinDalle(models_root=tmp_path, model="tiny", is_verbose=False).generate_images("a red circle", seed=1, top_k=8)
 
 
+@SLOW
+def test_same_settings_write_the_same_files(trained, tmp_path):
+    """Training is deterministic: the same settings again give the same bytes in every file
+    but metadata.json (which records wall times)."""
+    out, metadata = trained
+    settings = TrainSettings(**{k: v for k, v in metadata["settings"].items()})
+    train_course_model(settings, tmp_path, samples_dir=None, progress=False)
+    for name in FILES + ("vqgan_encoder.pt",):
+        if name != "metadata.json":
+            assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+
+
 def test_default_settings_are_the_shipped_models():
     """`python -m dalle_core train` with no options must rebuild the shipped files."""
     import json

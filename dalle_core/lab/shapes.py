@@ -131,7 +131,7 @@ def min_dalle_step_shapes(config: DalleConfig | str = "mega", grid_size: int = 4
     then prev_tokens), the first attention-score `einsum` (self-attention over all slots) and
     the `sort` of the superconditioned logits. These are the tensors the walkthrough names that
     dalle_core never makes (it broadcasts token_index, and `topk` replaces the full sort).
-    min-dalle fixes 256 image tokens per picture, so only the mega and mini sizes fit it.
+    min-dalle fixes 256 image tokens per picture: Mega, Mini and the course model fit it.
     """
     from torch.overrides import TorchFunctionMode
 
