@@ -13,6 +13,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8888
 NBVAL := -m pytest -q --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+# Every notebook computes on one thread (lab.notebook.start), so strict nbval runs two notebooks at a
+# time to use both cores; --dist loadscope keeps each notebook's cells in order in one kernel (nbval's
+# README). NOTEBOOK_JOBS=0 runs them one after another. The portable run keeps one notebook at a time:
+# its notebooks use two threads each.
+NOTEBOOK_JOBS ?= 2
 # tests/browser drives Debian's chromium with Playwright's Python client (no browser download);
 # DALLE_CHROMIUM names another Chromium binary (the test reads the same variable)
 CHROMIUM := $(or $(DALLE_CHROMIUM),/usr/bin/chromium)
@@ -78,7 +83,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 test-notebooks: $(STAMP)
-	$(BIN)/python $(NBVAL)
+	$(BIN)/python $(NBVAL) $(if $(filter-out 0,$(NOTEBOOK_JOBS)),-n $(NOTEBOOK_JOBS) --dist loadscope)
 
 # strict nbval again where the CPU's math libraries take other code paths: outputs must not depend on them
 test-portable: $(STAMP)

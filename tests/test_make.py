@@ -46,8 +46,8 @@ def test_browser_fixture_skips_or_fails(tmp_path):
         missing_browser(tmp_path / "chromium", ci=True)
 
 
-def dry_run(target: str) -> str:
-    result = make("-n", target, "APT_GET=false", "CHROMIUM=/nonexistent/chromium")
+def dry_run(target: str, *settings: str) -> str:
+    result = make("-n", target, "APT_GET=false", "CHROMIUM=/nonexistent/chromium", *settings)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -61,6 +61,10 @@ def test_test_targets():
     for setting in ("MKL_ENABLE_INSTRUCTIONS=SSE4_2", "DNNL_MAX_CPU_ISA=SSE41", "ATEN_CPU_CAPABILITY=default",
                     "DALLE_CORE_THREADS=2"):
         assert setting in portable
+    # strict nbval: two notebooks at a time (one thread each); loadscope keeps a notebook's cells in one kernel
+    assert "--nbval" in dry_run("test-notebooks") and "-n 2 --dist loadscope" in dry_run("test-notebooks")
+    assert "--nbval" in dry_run("test-notebooks", "NOTEBOOK_JOBS=0") and " -n " not in dry_run("test-notebooks", "NOTEBOOK_JOBS=0")
+    assert " -n " not in portable  # its notebooks use two threads each: one at a time
 
 
 def test_phony_targets_exist():

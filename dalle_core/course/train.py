@@ -303,7 +303,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `train` on a `python -m dalle_core` sub-command parser."""
     defaults = TrainSettings()
     parser = subparsers.add_parser(
-        "train", help="rebuild the course model from scratch (about 90 minutes on 2 CPU cores)",
+        "train", help="rebuild the course model from scratch (about 90 minutes on 2 CPU cores, deterministic)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the model files (default: the shipped one)")

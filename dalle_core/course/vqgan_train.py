@@ -185,8 +185,9 @@ def train_vqgan(
         history.steps.append(step)
         history.loss.append(loss.item())
         history.perplexity.append(perplexity)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", perplexity=f"{perplexity:.0f}")
+        if step % 10 == 0:  # codebook perplexity once quantization has started; before it, no codebook
+            usage = f"perplexity={perplexity:.0f}" if quantized is not None else "warm-up, no codebook yet"
+            bar.set_postfix_str(f"loss={loss.item():.4f}, {usage}")
         if on_sample is not None and sample_every and (step % sample_every == 0 or step == steps - 1):
             on_sample(step, pixels.detach(), reconstruction.detach())
     model.eval()
