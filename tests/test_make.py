@@ -62,8 +62,9 @@ def test_test_targets():
                     "DALLE_CORE_THREADS=2"):
         assert setting in portable
     # strict nbval: two notebooks at a time (one thread each); loadscope keeps a notebook's cells in one kernel
-    assert "--nbval" in dry_run("test-notebooks") and "-n 2 --dist loadscope" in dry_run("test-notebooks")
-    assert "--nbval" in dry_run("test-notebooks", "NOTEBOOK_JOBS=0") and " -n " not in dry_run("test-notebooks", "NOTEBOOK_JOBS=0")
+    parallel, serial = dry_run("test-notebooks"), dry_run("test-notebooks", "NOTEBOOK_JOBS=0")
+    assert "--nbval" in parallel and "-n 2 --dist loadscope" in parallel
+    assert "--nbval" in serial and " -n " not in serial
     assert " -n " not in portable  # its notebooks use two threads each: one at a time
 
 

@@ -98,7 +98,7 @@ def test_same_settings_write_the_same_files(trained, tmp_path):
     """Training is deterministic: the same settings again give the same bytes in every file
     but metadata.json (which records wall times)."""
     out, metadata = trained
-    settings = TrainSettings(**{k: v for k, v in metadata["settings"].items()})
+    settings = TrainSettings(**metadata["settings"])
     train_course_model(settings, tmp_path, samples_dir=None, progress=False)
     for name in FILES + ("vqgan_encoder.pt",):
         if name != "metadata.json":
