@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -219,7 +218,8 @@ def main() -> int:
         prepare_deps(Path(args.prepare_deps))
         return 0
     if args.worker:
-        print(json.dumps(worker(args.worker, args.models_root, args.model, args.dtypes, args.device, grids, args.calls)))
+        result = worker(args.worker, args.models_root, args.model, args.dtypes, args.device, grids, args.calls)
+        print(json.dumps(result))
         return 0
 
     import torch
@@ -235,8 +235,10 @@ def main() -> int:
         if args.model != "tiny" and not (root / f"dalle_bart_{args.model}" / "decoder.pt").is_file():
             start = time.perf_counter()
             bench.make_weights(root, args.model, args.device)
-            print(f"random {args.model}-size weights written on the {args.device} in {time.perf_counter() - start:.1f} s",
-                  flush=True)
+            print(
+                f"random {args.model}-size weights written on the {args.device} in {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
         for dtype in args.dtypes.split(","):
             results[dtype] = {"dalle_core": run_worker("ours", root, args, dtype, args.calls)}
             print(f"{dtype} dalle_core: {results[dtype]['dalle_core'].get('wall_seconds', 0):.0f} s", flush=True)
@@ -248,7 +250,9 @@ def main() -> int:
         if args.out and args.device == "cuda":
             for dtype in args.dtypes.split(","):
                 for grid in grids:
-                    floors[f"{dtype}:{grid * grid}"] = bench.run_floor(getattr(torch, dtype), grid * grid, "cuda", args.model)
+                    floors[f"{dtype}:{grid * grid}"] = bench.run_floor(
+                        getattr(torch, dtype), grid * grid, "cuda", args.model
+                    )
     print()
     print_table(results, grids)
     for dtype, programs in results.items():
@@ -260,18 +264,29 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.out:
+
         def one(result: dict, images: int) -> list[dict]:  # bench/run.py's shape: a list of runs
             return [result.get(str(images), {"error": result.get("error", "not run")})]
 
         # a CPU smoke run is labelled apart, so that it fills the GPU section's table (of a scratch copy)
         label = "cuda" if args.device == "cuda" else f"smoke-{args.device}"
-        runs = {f"{dtype}:{grid * grid}:{label}": {
-            "dalle_core": one(programs["dalle_core"], grid * grid),
-            "min-dalle": one(programs.get("min-dalle", {}), grid * grid),
-            "floor": [floors.get(f"{dtype}:{grid * grid}", {"error": "not measured"})],
-        } for dtype, programs in results.items() for grid in grids}
-        meta = {"torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"), "repeats": 1,
-                "model": args.model, "calls": args.calls, "command": "python bench/gpu_check.py " + " ".join(sys.argv[1:])}
+        runs = {
+            f"{dtype}:{grid * grid}:{label}": {
+                "dalle_core": one(programs["dalle_core"], grid * grid),
+                "min-dalle": one(programs.get("min-dalle", {}), grid * grid),
+                "floor": [floors.get(f"{dtype}:{grid * grid}", {"error": "not measured"})],
+            }
+            for dtype, programs in results.items()
+            for grid in grids
+        }
+        meta = {
+            "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "repeats": 1,
+            "model": args.model,
+            "calls": args.calls,
+            "command": "python bench/gpu_check.py " + " ".join(sys.argv[1:]),
+        }
         bench.write_report(bench.summarize_all(runs), meta, Path(args.out))
         print(f"wrote {args.out}")
     failed = [d for d, programs in results.items() for p, r in programs.items() if "error" in r]

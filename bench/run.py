@@ -112,7 +112,9 @@ def run_one(kind: str, models_root: str, dtype_name: str, images: int, threads: 
     if kind == "ours" and check_static:  # the graph's tokens against the same step run without one
         graph_tokens = model.generate_image_tokens(PROMPT, SEED, grid_size)
         model.decode_path = "static"
-        result["graph_equals_static"] = float(torch.equal(graph_tokens, model.generate_image_tokens(PROMPT, SEED, grid_size)))
+        result["graph_equals_static"] = float(
+            torch.equal(graph_tokens, model.generate_image_tokens(PROMPT, SEED, grid_size))
+        )
         model.decode_path = None
     return result
 
@@ -129,8 +131,11 @@ def run_floor(dtype, images: int, device: str = "cpu", model_name: str = "mini")
 
     with torch.device("meta"):
         decoder = DalleBartDecoder(DalleConfig.from_name(model_name))
-    weights = [torch.randn(p.shape, dtype=dtype, device=device) * 0.01 for n, p in decoder.named_parameters()
-               if p.dim() == 2 and not n.startswith("embed")]
+    weights = [
+        torch.randn(p.shape, dtype=dtype, device=device) * 0.01
+        for n, p in decoder.named_parameters()
+        if p.dim() == 2 and not n.startswith("embed")
+    ]
     byte_count = sum(w.numel() * w.element_size() for w in weights)
     x = {w.shape[1]: torch.randn(2 * images, w.shape[1], dtype=dtype, device=device) for w in weights}
 
@@ -145,7 +150,7 @@ def run_floor(dtype, images: int, device: str = "cpu", model_name: str = "mini")
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             step()
-        step = graph.replay  # noqa: F811
+        step = graph.replay
         source = torch.empty(byte_count // 2, dtype=torch.uint8, device=device)
         target = torch.empty_like(source)
         copies = []
@@ -169,11 +174,37 @@ def run_floor(dtype, images: int, device: str = "cpu", model_name: str = "mini")
 
 
 # ---------------------------------------------------------------- the driver
-def measure(kind: str, root: Path, dtype: str, images: int, threads: int, device: str, model: str = "mini",
-            calls: int = 0, check_static: bool = False) -> dict:
-    command = [sys.executable, __file__, "--one", kind, "--models-root", str(root), "--dtype", dtype,
-               "--images", str(images), "--threads", str(threads), "--device", device, "--model", model,
-               "--calls", str(calls)] + (["--check-static"] if check_static else [])
+def measure(
+    kind: str,
+    root: Path,
+    dtype: str,
+    images: int,
+    threads: int,
+    device: str,
+    model: str = "mini",
+    calls: int = 0,
+    check_static: bool = False,
+) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        kind,
+        "--models-root",
+        str(root),
+        "--dtype",
+        dtype,
+        "--images",
+        str(images),
+        "--threads",
+        str(threads),
+        "--device",
+        device,
+        "--model",
+        model,
+        "--calls",
+        str(calls),
+    ] + (["--check-static"] if check_static else [])
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["?"])[-1]
@@ -185,6 +216,7 @@ def summarize(runs: list[dict]) -> dict:
     ok = [r for r in runs if "error" not in r]
     if not ok:
         return {"error": runs[0]["error"]}
+
     def middle(values: list):  # numbers: the median; text (the device's name): the first
         return statistics.median(values) if all(isinstance(v, (int, float)) for v in values) else values[0]
 
@@ -196,7 +228,7 @@ def cache_table() -> list[str]:
     import torch
 
     from dalle_core import DalleConfig
-    from dalle_core.pipeline import attention_state_bytes
+    from dalle_core.memory import attention_state_bytes
 
     lines = ["| model | grid | images | float32 cache | float16 cache |", "|---|---|---|---|---|"]
     for name in ("mega", "mini"):
@@ -208,8 +240,10 @@ def cache_table() -> list[str]:
 
 
 def summarize_all(runs: dict) -> dict:
-    return {key: {p: summarize(r) for p, r in entry.items()} | {"paired": paired_ratios(entry)}
-            for key, entry in runs.items()}
+    return {
+        key: {p: summarize(r) for p, r in entry.items()} | {"paired": paired_ratios(entry)}
+        for key, entry in runs.items()
+    }
 
 
 def predicted_vs_floor(dtype: str, images: int, device: str) -> float:
@@ -292,7 +326,7 @@ MEMORY_PROSE = """\
 (layers x 4n x 256 x embed) elements for n images: 2n rows, each with a key and a value
 slot. `MinDalle(..., attention_state_dtype=torch.float16)` halves it (keys and values are
 then rounded to float16, so logits differ slightly from a float32 cache);
-`dalle_core.pipeline.attention_state_bytes(config, n, dtype)` computes it:
+`dalle_core.memory.attention_state_bytes(config, n, dtype)` computes it:
 
 """
 
@@ -311,7 +345,7 @@ GPU_PROSE = [
     "  from and the drawn ones written into `image_tokens`, and the settings are tensors.",
     "- **A fixed-length read of the cache.** The eager step reads slots 0..i, a new key length at",
     "  every position. The graph's step reads all 256 slots under the mask `slot <= i`, as min-dalle",
-    "  does (`decode(..., fixed_length=True)`): one shape per grid size, so any per-shape setup",
+    "  does (inside `decoder.fixed_length()`): one shape per grid size, so any per-shape setup",
     "  happens once. The price is reading the whole cache at every step, twice the eager step's",
     "  average: for Mega 3x3 in float16 0.84 GiB a step, about 0.2 ms at 4 TB/s, against 2.9 GB",
     "  of weights.",
@@ -350,7 +384,10 @@ GPU_PROSE = [
 ]
 
 
-SECTION_MARKERS = {"cpu": ("<!-- bench: cpu -->", "<!-- /bench: cpu -->"), "gpu": ("<!-- bench: gpu -->", "<!-- /bench: gpu -->")}
+SECTION_MARKERS = {
+    "cpu": ("<!-- bench: cpu -->", "<!-- /bench: cpu -->"),
+    "gpu": ("<!-- bench: gpu -->", "<!-- /bench: gpu -->"),
+}
 
 
 def kept_section(text: str, name: str) -> list[str] | None:
@@ -373,7 +410,8 @@ def cpu_section(results: dict, meta: dict) -> list[str]:
         f"Machine: {meta['machine']}, {meta['threads']} torch thread(s), torch {meta['torch']}. Run at {meta['date']}, "
         f"{meta['repeats']} repeats, load average at start {meta['load']:.2f}.",
         "",
-        "| device | dtype | images | program | ms / token | s / image | VQGAN s | peak MiB | time vs min-dalle | vs floor | bytes vs floor (counted) | same image |",
+        "| device | dtype | images | program | ms / token | s / image | VQGAN s | peak MiB | time vs min-dalle "
+        "| vs floor | bytes vs floor (counted) | same image |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
@@ -388,17 +426,16 @@ def cpu_section(results: dict, meta: dict) -> list[str]:
                 lines.append(f"| {device} | {dtype} | {images} | {program} | fails: {r['error'][:80]} | | | | | | | |")
                 continue
             ours = program == "dalle_core"
-            if "seconds" not in ref:
-                ratio = "(min-dalle fails)"
-            else:
-                ratio = f"{paired['vs_min_dalle']:.2f}" if ours else "1.00"
+            ratio = (
+                "(min-dalle fails)" if "seconds" not in ref else (f"{paired['vs_min_dalle']:.2f}" if ours else "1.00")
+            )
             same = "" if not ours or "image_sum" not in ref else ("yes" if r["image_sum"] == ref["image_sum"] else "no")
-            if floor:
-                vs_floor = f"{paired['vs_floor']:.2f}" if ours else f"{r['ms_per_token'] / floor:.2f}"
-            else:
-                vs_floor = ""
+            vs_floor = (
+                "" if not floor else (f"{paired['vs_floor']:.2f}" if ours else f"{r['ms_per_token'] / floor:.2f}")
+            )
             lines.append(
-                f"| {device} | {dtype} | {images} | {program} | {r['ms_per_token']:.0f} | {r['seconds'] / int(images):.1f} | "
+                f"| {device} | {dtype} | {images} | {program} | {r['ms_per_token']:.0f} "
+                f"| {r['seconds'] / int(images):.1f} | "
                 f"{r['vqgan_seconds']:.1f} | {r['peak_mib']:.0f} | {ratio} | {vs_floor} | "
                 f"{f'{predicted_vs_floor(dtype, int(images), device):.2f}' if ours else ''} | {same} |"
             )
@@ -406,10 +443,15 @@ def cpu_section(results: dict, meta: dict) -> list[str]:
             lines.append(f"| {device} | {dtype} | {images} | floor | {floor:.0f} | | | | | 1.00 | 1.00 | |")
         ours = entry["dalle_core"]
         if "peak_mib" in ours and "peak_mib" in ref:
-            verdicts.append(f"{device} {dtype}, {images} image(s): {ours['peak_mib']:.0f} vs {ref['peak_mib']:.0f} MiB "
-                            f"({100 * (ours['peak_mib'] / ref['peak_mib'] - 1):+.1f}%)")
-    floors = ", ".join(f"{k.split(':')[0]} {v['floor'].get('gigabytes', 0):.2f} GB" for k, v in results.items()
-                       if k.split(":")[1] == "1" and "gigabytes" in v["floor"])
+            verdicts.append(
+                f"{device} {dtype}, {images} image(s): {ours['peak_mib']:.0f} vs {ref['peak_mib']:.0f} MiB "
+                f"({100 * (ours['peak_mib'] / ref['peak_mib'] - 1):+.1f}%)"
+            )
+    floors = ", ".join(
+        f"{k.split(':')[0]} {v['floor'].get('gigabytes', 0):.2f} GB"
+        for k, v in results.items()
+        if k.split(":")[1] == "1" and "gigabytes" in v["floor"]
+    )
     lines += [
         "",
         f"The floor reads every decoder weight matrix once ({floors}) with the step's batch of 2n",
@@ -452,29 +494,44 @@ def gpu_section(results: dict, meta: dict) -> list[str]:
         for program in ("dalle_core", "min-dalle"):
             r = entry[program]
             if "error" in r:
-                lines.append(f"| {name} | {model} | {dtype} | {images} | {program} | fails: {r['error'][:80]} |" + " |" * 10)
+                lines.append(
+                    f"| {name} | {model} | {dtype} | {images} | {program} | fails: {r['error'][:80]} |" + " |" * 10
+                )
                 continue
             ours = program == "dalle_core"
-            ratio = f"{paired['vs_min_dalle']:.2f}" if ours and "vs_min_dalle" in paired else ("1.00" if not ours else "")
+            ratio = (
+                f"{paired['vs_min_dalle']:.2f}" if ours and "vs_min_dalle" in paired else ("1.00" if not ours else "")
+            )
             vs_floor = f"{r['ms_per_token'] / floor['ms_per_token']:.1f}" if "ms_per_token" in floor else ""
-            same_ref = "" if not ours or "image_sum" not in ref else ("yes" if r["image_sum"] == ref["image_sum"] else "no")
+            same_ref = (
+                "" if not ours or "image_sum" not in ref else ("yes" if r["image_sum"] == ref["image_sum"] else "no")
+            )
             graph = {1.0: "yes", 0.0: "no"}.get(r.get("graph_equals_static"), "") if ours else ""
             lines.append(
-                f"| {name} | {model} | {dtype} | {images} | {program} | {r['first_seconds']:.2f} | {r['seconds']:.2f} | "
+                f"| {name} | {model} | {dtype} | {images} | {program} "
+                f"| {r['first_seconds']:.2f} | {r['seconds']:.2f} | "
                 f"{r['ms_per_token']:.2f} | {r['vqgan_seconds']:.2f} | {r['peak_mib']:.0f} | {ratio} | {vs_floor} | "
                 f"{'yes' if r['repeats_same'] == 1.0 else 'no'} | {same_ref} | {graph} |"
             )
         if "ms_per_token" in floor:
-            lines.append(f"| {name} | {model} | {dtype} | {images} | floor | | {256 * floor['ms_per_token'] / 1000:.2f} | "
-                         f"{floor['ms_per_token']:.2f} | | | | 1.0 | | | |")
+            lines.append(
+                f"| {name} | {model} | {dtype} | {images} | floor | | {256 * floor['ms_per_token'] / 1000:.2f} | "
+                f"{floor['ms_per_token']:.2f} | | | | 1.0 | | | |"
+            )
             if "copy_gb_per_s" in floor and images == "1":
                 streaming = floor["gigabytes"] / floor["copy_gb_per_s"] * 1000  # ms a step
-                floors.append(f"{name}, {dtype}: {floor['gigabytes']:.2f} GB of decoder matrices at the "
-                              f"{floor['copy_gb_per_s']:.0f} GB/s of a device copy, {streaming:.2f} ms a step, "
-                              f"{256 * streaming / 1000:.2f} s for 256 steps")
-    lines += ["", "*floor*: every decoder weight matrix multiplied once by the step's 2n rows, replayed from a CUDA "
-              "graph (*ms / token*; *later s* = 256 of them). Streaming the weights at the copy bandwidth instead: "
-              + ("; ".join(floors) or "not measured") + "."]
+                floors.append(
+                    f"{name}, {dtype}: {floor['gigabytes']:.2f} GB of decoder matrices at the "
+                    f"{floor['copy_gb_per_s']:.0f} GB/s of a device copy, {streaming:.2f} ms a step, "
+                    f"{256 * streaming / 1000:.2f} s for 256 steps"
+                )
+    lines += [
+        "",
+        "*floor*: every decoder weight matrix multiplied once by the step's 2n rows, replayed from a CUDA "
+        "graph (*ms / token*; *later s* = 256 of them). Streaming the weights at the copy bandwidth instead: "
+        + ("; ".join(floors) or "not measured")
+        + ".",
+    ]
     return lines
 
 
@@ -537,8 +594,10 @@ def write_report(results: dict, meta: dict, out: Path) -> None:
     fig.savefig(out.parent / "images" / "performance.png", dpi=100)
 
 
-DEFAULT_CONFIGS = {"cpu": "float32:1,float32:4,bfloat16:1,bfloat16:4",
-                   "cuda": "float16:1,float16:9,bfloat16:1,bfloat16:9,float32:1,float32:9"}
+DEFAULT_CONFIGS = {
+    "cpu": "float32:1,float32:4,bfloat16:1,bfloat16:4",
+    "cuda": "float16:1,float16:9,bfloat16:1,bfloat16:9,float32:1,float32:9",
+}
 
 
 def main() -> int:
@@ -547,30 +606,59 @@ def main() -> int:
     parser.add_argument("--models-root")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--images", type=int, default=1)
-    parser.add_argument("--model", choices=["mini", "mega"], default="mini",
-                        help="the sizes of the random weights (mega: made on --device)")
+    parser.add_argument(
+        "--model",
+        choices=["mini", "mega"],
+        default="mini",
+        help="the sizes of the random weights (mega: made on --device)",
+    )
     parser.add_argument("--device", default="cpu", help="where configs without a device run: cpu or cuda")
-    parser.add_argument("--calls", type=int, default=None,
-                        help="timed calls after the first in each process (default: 0 on the CPU, 3 on CUDA)")
-    parser.add_argument("--check-static", action="store_true",
-                        help="dalle_core on CUDA: also compare the graph's tokens with the static step's")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=None,
+        help="timed calls after the first in each process (default: 0 on the CPU, 3 on CUDA)",
+    )
+    parser.add_argument(
+        "--check-static",
+        action="store_true",
+        help="dalle_core on CUDA: also compare the graph's tokens with the static step's",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--configs", help="dtype:images[:device], comma separated; default: " + str(DEFAULT_CONFIGS))
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
-    parser.add_argument("--raw", help="where every run's numbers are saved (and read from, with --report-only); "
-                        "default build/bench-runs.json, build/bench-runs-cuda.json with --device cuda")
+    parser.add_argument(
+        "--raw",
+        help="where every run's numbers are saved (and read from, with --report-only); "
+        "default build/bench-runs.json, build/bench-runs-cuda.json with --device cuda",
+    )
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from --raw, run nothing")
     args = parser.parse_args()
     calls = args.calls if args.calls is not None else (3 if args.device == "cuda" else 0)
-    raw = Path(args.raw or ROOT / "build" / ("bench-runs.json" if args.device == "cpu" else f"bench-runs-{args.device}.json"))
+    raw = Path(
+        args.raw or ROOT / "build" / ("bench-runs.json" if args.device == "cpu" else f"bench-runs-{args.device}.json")
+    )
     if args.report_only:
         saved = json.loads(raw.read_text())
         write_report(summarize_all(saved["runs"]), saved["meta"], Path(args.out))
         return 0
     if args.one:
-        print(json.dumps(run_one(args.one, args.models_root, args.dtype, args.images, args.threads, args.device,
-                                 args.model, calls, args.check_static)))
+        print(
+            json.dumps(
+                run_one(
+                    args.one,
+                    args.models_root,
+                    args.dtype,
+                    args.images,
+                    args.threads,
+                    args.device,
+                    args.model,
+                    calls,
+                    args.check_static,
+                )
+            )
+        )
         return 0
     import torch
 
@@ -584,16 +672,32 @@ def main() -> int:
         print(f"writing random {args.model}-size weights on the {weights_device} ...", flush=True)
         make_weights(root, args.model, weights_device)
         runs: dict = {f"{d}:{n}:{dev}": {"dalle_core": [], "min-dalle": [], "floor": []} for d, n, dev in configs}
-        meta = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                "threads": args.threads, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-                "repeats": args.repeats, "load": os.getloadavg()[0], "model": args.model, "calls": calls,
-                "command": "python bench/run.py " + " ".join(sys.argv[1:])}
+        meta = {
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "repeats": args.repeats,
+            "load": os.getloadavg()[0],
+            "model": args.model,
+            "calls": calls,
+            "command": "python bench/run.py " + " ".join(sys.argv[1:]),
+        }
         for repeat in range(args.repeats):
             for dtype, images, device in configs:
                 key = f"{dtype}:{images}:{device}"
                 for program, kind in (("dalle_core", "ours"), ("min-dalle", "min-dalle"), ("floor", "floor")):
-                    result = measure(kind, root, dtype, int(images), args.threads, device, args.model,
-                                     calls if device != "cpu" else 0, args.check_static and kind == "ours")
+                    result = measure(
+                        kind,
+                        root,
+                        dtype,
+                        int(images),
+                        args.threads,
+                        device,
+                        args.model,
+                        calls if device != "cpu" else 0,
+                        args.check_static and kind == "ours",
+                    )
                     runs[key][program].append(result)
                     print(repeat, key, program, result, flush=True)
     raw.parent.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,13 @@ from .tokenizer import TextTokenizer
 from .vqgan import VQGanDetokenizer
 
 __all__ = [
-    "DalleConfig",
-    "VQGanConfig",
-    "TextTokenizer",
-    "DalleBartEncoder",
     "DalleBartDecoder",
-    "VQGanDetokenizer",
+    "DalleBartEncoder",
+    "DalleConfig",
     "MinDalle",
+    "TextTokenizer",
+    "VQGanConfig",
+    "VQGanDetokenizer",
 ]
 __version__ = "0.1.0"
 

@@ -6,8 +6,12 @@ course model, a test model) is the same architecture with other numbers.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
+
+TINY_ROOT = Path(__file__).parent / "assets" / "tiny"  # the shipped course model: config.json and its files
 
 
 def _check_positive_ints(obj: Any) -> None:
@@ -73,21 +77,21 @@ class DalleConfig:
         return round(self.image_token_count**0.5)
 
     @classmethod
-    def mega(cls) -> "DalleConfig":
+    def mega(cls) -> DalleConfig:
         return cls(
             layer_count=24, attention_head_count=32, embed_count=2048, glu_embed_count=4096,
             text_vocab_count=50272, image_vocab_count=16415, name="mega",
         )
 
     @classmethod
-    def mini(cls) -> "DalleConfig":
+    def mini(cls) -> DalleConfig:
         return cls(
             layer_count=12, attention_head_count=16, embed_count=1024, glu_embed_count=2730,
             text_vocab_count=50264, image_vocab_count=16384, name="mini",
         )
 
     @classmethod
-    def tiny(cls) -> "DalleConfig":
+    def tiny(cls) -> DalleConfig:
         """The course model's sizes, the one place they are written: `python -m dalle_core train`
         builds this (with the vocabulary its BPE learned) and the shipped config.json equals it
         (tested). See docs/course-model.md."""
@@ -99,20 +103,20 @@ class DalleConfig:
         )
 
     @classmethod
-    def from_name(cls, name: str) -> "DalleConfig":
+    def from_name(cls, name: str) -> DalleConfig:
         presets = {"mega": cls.mega, "mini": cls.mini, "tiny": cls.tiny}
         if name not in presets:
             raise ValueError(f"unknown model {name!r}; choose one of {sorted(presets)}")
         return presets[name]()
 
-    def replace(self, **changes: Any) -> "DalleConfig":
+    def replace(self, **changes: Any) -> DalleConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DalleConfig":
+    def from_dict(cls, data: dict[str, Any]) -> DalleConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -156,11 +160,11 @@ class VQGanConfig:
         return 2 ** (len(self.channel_counts) - 1)
 
     @classmethod
-    def dalle(cls) -> "VQGanConfig":
+    def dalle(cls) -> VQGanConfig:
         return cls()
 
     @classmethod
-    def tiny(cls) -> "VQGanConfig":
+    def tiny(cls) -> VQGanConfig:
         """The course model's VQGAN: 64x64 pixels <-> 16x16 tokens (factor 4: three levels) out of
         1024 codes of 32 dims (equals the shipped config.json, tested; docs/course-model.md says
         why these sizes)."""
@@ -176,5 +180,15 @@ class VQGanConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VQGanConfig":
+    def from_dict(cls, data: dict[str, Any]) -> VQGanConfig:
         return cls(**data)
+
+
+def load_model_config(root: str | Path = TINY_ROOT) -> tuple[DalleConfig, VQGanConfig]:
+    """The sizes of a model saved with its config.json (the course model)."""
+    path = Path(root) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; rebuild the course model with `python -m dalle_core train`")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return DalleConfig.from_dict(data["dalle"]), VQGanConfig.from_dict(data["vqgan"])

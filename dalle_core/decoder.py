@@ -8,9 +8,9 @@ make step i cost O(i) layer passes, so they are cached:
 
 where, per layer, rows [:2n] hold keys and rows [2n:] values, and 2n is the batch
 (n unconditional + n conditional rows). Step i writes slot i and attends to slots 0..i:
-on the CPU it reads just those slots; with `fixed_length=True` (a CUDA graph, the meta
-device) it reads all of them under the mask `slot <= i`, as min-dalle does, so that every
-step has the same shapes.
+it reads just those slots; inside `decoder.fixed_length()` (a CUDA graph, the meta-device
+shape trace) it reads all of them under the mask `slot <= i`, as min-dalle does, so that
+every step has the same shapes.
 
 Cross-attention reads `encoder_state`, which never changes during a generation, so its
 keys and values are computed once (`encoder_keys_values`) instead of at every step as
@@ -18,10 +18,13 @@ min-dalle does: the same numbers, 2 x layer_count fewer matrix products per toke
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
-from .attention import GLU, Attention, attend
+from .attention import GLU, Attention
 from .config import DalleConfig
 from .sampling import sample_next_tokens
 from .trace import record
@@ -45,35 +48,28 @@ class DecoderLayer(nn.Module):
         self.encoder_attn = Attention(config.attention_head_count, E, "decoder cross-attention")
         self.encoder_attn_layer_norm = nn.LayerNorm(E)
         self.glu = GLU(E, config.glu_embed_count)
+        self.reads_all_slots = False  # set by DalleBartDecoder.fixed_length()
 
     def encoder_keys_values(self, encoder_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder_attn.k_proj(encoder_state), self.encoder_attn.v_proj(encoder_state)
 
     def self_attention(
-        self,
-        x: torch.Tensor,
-        layer_state: torch.Tensor | None,
-        token_index: torch.Tensor,
-        key_count: int | None,
-        slot_mask: torch.Tensor | None = None,
+        self, x: torch.Tensor, token_index: torch.Tensor, layer_state: torch.Tensor | None
     ) -> torch.Tensor:
-        """Attend to earlier tokens: from the cache when there is one, else among `x` itself.
-
-        key_count: read slots 0..key_count-1; None reads every slot under `slot_mask` (T, slots).
-        """
+        """Attend to earlier tokens: from the cache when there is one, else among `x` itself."""
         batch_count = x.shape[0]
         keys, values = self.self_attn.k_proj(x), self.self_attn.v_proj(x)  # (B, T, E) each
-        if layer_state is None:
-            mask = causal_mask(token_index, token_index)
-            return self.self_attn(x, keys, values, mask)
+        if layer_state is None:  # teacher forcing: the T tokens see themselves and their past
+            return self.self_attn(x, keys, values, causal_mask(token_index, token_index))
         # write the new keys and values into their slots: rows [:B] keys, rows [B:] values
         # (index_copy_ reads token_index on the device only, so a CUDA graph can capture it)
         layer_state[:batch_count].index_copy_(1, token_index, keys.to(layer_state.dtype))
         layer_state[batch_count:].index_copy_(1, token_index, values.to(layer_state.dtype))
-        if key_count is None:  # fixed length: all slots, the future masked as min-dalle does
+        if self.reads_all_slots:  # every slot, the future masked, as min-dalle does
             key_count = layer_state.shape[1]
-            mask = slot_mask if slot_mask is not None else causal_mask(token_index, torch.arange(key_count, device=x.device))
+            mask = causal_mask(token_index, torch.arange(key_count, device=x.device))
         else:  # slots 0..key_count-1 are written; one new token sees them all
+            key_count = int(token_index.max()) + 1
             mask = None if x.shape[1] == 1 else causal_mask(token_index, torch.arange(key_count, device=x.device))
         keys = layer_state[:batch_count, :key_count]  # (B, key_count, E), in the cache's dtype
         values = layer_state[batch_count:, :key_count]  # (B, key_count, E)
@@ -83,14 +79,12 @@ class DecoderLayer(nn.Module):
         self,
         decoder_state: torch.Tensor,
         encoder_keys_values: tuple[torch.Tensor, torch.Tensor],
-        layer_state: torch.Tensor | None,
         attention_mask: torch.Tensor,
         token_index: torch.Tensor,
-        key_count: int | None = None,
-        slot_mask: torch.Tensor | None = None,
+        layer_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.pre_self_attn_layer_norm(decoder_state)
-        x = self.self_attention(x, layer_state, token_index, key_count, slot_mask)
+        x = self.self_attention(x, token_index, layer_state)
         decoder_state = decoder_state + self.self_attn_layer_norm(x)
 
         x = self.pre_encoder_attn_layer_norm(decoder_state)
@@ -115,6 +109,20 @@ class DalleBartDecoder(nn.Module):
         self.final_ln = nn.LayerNorm(E)
         self.lm_head = nn.Linear(E, config.image_vocab_count + 1, bias=False)
 
+    @contextmanager
+    def fixed_length(self) -> Iterator[None]:
+        """Inside: every cached step reads all slots under the mask `slot <= i`, as min-dalle
+        does, instead of slots 0..i. No shape then depends on the position and nothing reads
+        it on the host, so a CUDA graph can replay the step (`graph.StaticDecodeStep`) and the
+        meta device can trace it (`lab.shapes`)."""
+        for layer in self.layers:
+            layer.reads_all_slots = True
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                layer.reads_all_slots = False
+
     def encoder_keys_values(self, encoder_state: torch.Tensor) -> EncoderKeysValues:
         """Cross-attention keys and values of every layer, (B, 64, E) each: once per prompt."""
         return [layer.encoder_keys_values(encoder_state) for layer in self.layers]
@@ -127,15 +135,12 @@ class DalleBartDecoder(nn.Module):
         token_index: torch.Tensor,
         attention_state: torch.Tensor | None = None,
         encoder_keys_values: EncoderKeysValues | None = None,
-        fixed_length: bool = False,
     ) -> torch.Tensor:
         """Logits (B, T, image_vocab_count + 1) for tokens (B, T) at positions token_index (T,).
 
         With `attention_state` the new keys and values are written into it (in place) and
         earlier slots are attended to; without it the T tokens attend causally among
         themselves (teacher forcing: one pass over a whole known image, for training).
-        `fixed_length=True` reads every cache slot under a mask instead of slots 0..i: no
-        shape depends on the position and nothing reads it on the host (a CUDA graph).
         """
         if prev_tokens.dim() != 2 or token_index.dim() != 1 or prev_tokens.shape[1] != token_index.shape[0]:
             raise ValueError(
@@ -144,20 +149,12 @@ class DalleBartDecoder(nn.Module):
             )
         if encoder_keys_values is None:
             encoder_keys_values = self.encoder_keys_values(encoder_state)
-        key_count, slot_mask = None, None
-        if attention_state is not None and (fixed_length or token_index.device.type == "meta"):
-            slot_indices = torch.arange(attention_state.shape[2], device=token_index.device)
-            slot_mask = causal_mask(token_index, slot_indices)  # (T, slots): once for all layers
-        elif attention_state is not None:
-            key_count = int(token_index.max()) + 1  # slots written so far, this step's included
         decoder_state = self.embed_tokens(prev_tokens) + self.embed_positions(token_index)  # (B, T, E)
         decoder_state = self.layernorm_embedding(decoder_state)
         record("decoder_state", decoder_state)
         for i, layer in enumerate(self.layers):
             layer_state = None if attention_state is None else attention_state[i]
-            decoder_state = layer(
-                decoder_state, encoder_keys_values[i], layer_state, attention_mask, token_index, key_count, slot_mask
-            )
+            decoder_state = layer(decoder_state, encoder_keys_values[i], attention_mask, token_index, layer_state)
         decoder_state = self.final_ln(decoder_state)
         logits = self.lm_head(decoder_state)
         record("logits", logits)
@@ -175,7 +172,9 @@ class DalleBartDecoder(nn.Module):
         """min-dalle's step: `prev_tokens` (n, T) serve both halves of the 2n-row batch."""
         prev_tokens = prev_tokens.repeat(2, 1)  # (2n, T): unconditional rows, then conditional rows
         record("prev_tokens repeated", prev_tokens)
-        logits = self.decode(encoder_state, attention_mask, prev_tokens, token_index, attention_state, encoder_keys_values)
+        logits = self.decode(
+            encoder_state, attention_mask, prev_tokens, token_index, attention_state, encoder_keys_values
+        )
         return logits, attention_state
 
     def sample_tokens(self, settings: torch.Tensor, **kwargs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -50,7 +50,10 @@ class DalleBartEncoder(nn.Module):
     def forward(self, text_tokens: torch.Tensor) -> torch.Tensor:
         """(B, text_token_count) ids -> encoder_state (B, text_token_count, embed_count)."""
         if text_tokens.dim() != 2 or text_tokens.dtype not in (torch.long, torch.int):
-            raise ValueError(f"text_tokens must be a 2-d integer tensor (batch, tokens), got {tuple(text_tokens.shape)} {text_tokens.dtype}")
+            raise ValueError(
+                "text_tokens must be a 2-d integer tensor (batch, tokens), "
+                f"got {tuple(text_tokens.shape)} {text_tokens.dtype}"
+            )
         if text_tokens.shape[1] > self.config.text_token_count:
             raise ValueError(f"at most {self.config.text_token_count} text tokens, got {text_tokens.shape[1]}")
         attention_mask = text_attention_mask(text_tokens)

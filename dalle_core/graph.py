@@ -7,7 +7,7 @@ one launch. It replays addresses and shapes as recorded, so the step must keep e
 tensor's shape and address from one position to the next:
 
 - the cache is read at its full length under the mask `slot <= i`
-  (`DalleBartDecoder.decode(..., fixed_length=True)`), not as slots 0..i;
+  (inside `DalleBartDecoder.fixed_length()`), not as slots 0..i;
 - the position is a tensor, `token_index` (1,), which the step advances itself;
 - the previous tokens are read from, and the drawn ones written into, `image_tokens`;
 - the settings are tensors, and sampling never waits for the host: the k-th largest logit
@@ -19,6 +19,8 @@ Run eagerly (any device) the step draws exactly the eager loop's tokens for the 
 so it draws them again (tested where CUDA exists).
 """
 from __future__ import annotations
+
+from typing import ClassVar
 
 import torch
 
@@ -73,9 +75,10 @@ class StaticDecodeStep:
         """Read image_tokens[:, i], write cache slot i and image_tokens[:, i + 1], then i += 1."""
         i = self.token_index
         prev_tokens = self.image_tokens.index_select(1, i).repeat(2, 1)  # (2n, 1): unconditional rows, then conditional
-        logits = self.decoder.decode(
-            None, self.attention_mask, prev_tokens, i, self.attention_state, self.encoder_keys_values, fixed_length=True
-        )  # (2n, 1, image_vocab_count + 1)
+        with self.decoder.fixed_length():
+            logits = self.decoder.decode(
+                None, self.attention_mask, prev_tokens, i, self.attention_state, self.encoder_keys_values
+            )  # (2n, 1, image_vocab_count + 1)
         logits = logits[:, -1, : self.decoder.config.image_code_count].to(torch.float32)  # (2n, codes)
         probs = probabilities(supercondition(logits, self.supercondition_factor), self.temperature, self.top_k)
         self.image_tokens.index_copy_(1, i + 1, draw_once(probs)[:, None])  # (n, 1) into column i + 1
@@ -96,7 +99,7 @@ class CapturedStep:
     random numbers: seed the generator after building this, not before.
     """
 
-    _streams: dict[torch.device, torch.cuda.Stream] = {}  # one side stream per GPU for every capture
+    _streams: ClassVar[dict[torch.device, torch.cuda.Stream]] = {}  # one side stream per GPU for every capture
 
     def __init__(self, step: StaticDecodeStep, warmup_steps: int = 1):
         self.step = step

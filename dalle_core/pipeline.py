@@ -18,41 +18,29 @@ from a CUDA graph (`dalle_core.graph`).
 """
 from __future__ import annotations
 
-import json
-import math
 import operator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .config import DalleConfig, VQGanConfig
+from .config import TINY_ROOT, DalleConfig, VQGanConfig, load_model_config
 from .decoder import DalleBartDecoder
 from .encoder import DalleBartEncoder, text_attention_mask
 from .graph import CapturedStep, StaticDecodeStep, choose_decode_path
-from .memory import available_memory, return_large_blocks_promptly
+from .memory import attention_state_bytes, check_memory, return_large_blocks_promptly
 from .sampling import check_settings
 from .tokenizer import PAD_ID, TextTokenizer, fit_tokens
 from .trace import record
 from .vqgan import VQGanDetokenizer, grid_to_images
-from .weights import CheckpointError, load_module, model_files, require_files
+from .weights import load_module, model_files, require_files
 
-TINY_ROOT = Path(__file__).parent / "assets" / "tiny"
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 PROGRESSIVE_FRAMES = 8  # min-dalle yields every 32 of 256 tokens; any model: 8 frames
-
-
-def load_model_config(root: str | Path = TINY_ROOT) -> tuple[DalleConfig, VQGanConfig]:
-    """The sizes of a model saved with its config.json (the course model)."""
-    path = Path(root) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; rebuild the course model with `python -m dalle_core train`")
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    return DalleConfig.from_dict(data["dalle"]), VQGanConfig.from_dict(data["vqgan"])
 
 
 def pack_text_tokens(tokens: list[int], text_token_count: int, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -77,12 +65,6 @@ def new_attention_state(
     return torch.zeros(shape, dtype=dtype, device=device)
 
 
-def attention_state_bytes(config: DalleConfig, image_count: int, dtype: torch.dtype = torch.float32) -> int:
-    """Bytes of the cache: mega, 16 images, float32 -> 3.0 GiB; float16 halves it."""
-    element_size = torch.empty((), dtype=dtype).element_size()
-    return config.layer_count * 4 * image_count * config.image_token_count * config.embed_count * element_size
-
-
 def default_attention_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
     """The cache's dtype, in which attention also runs: float32 on a CPU, whose float32
     attention is about ten times faster than its bfloat16 one (min-dalle's cache is always
@@ -101,57 +83,6 @@ def check_grid_size(grid_size: Any) -> int:
     if grid_size < 1:
         raise ValueError(f"grid_size must be at least 1, got {grid_size}")
     return grid_size
-
-
-def generation_bytes(
-    config: DalleConfig, vqgan_config: VQGanConfig, image_count: int,
-    dtype: torch.dtype = torch.float32, attention_dtype: torch.dtype = torch.float32,
-) -> dict[str, int]:
-    """Bytes one generation holds beyond the weights, by part, an upper estimate (all parts
-    counted as if alive at once): the key/value cache, the encoder's state and its
-    cross-attention keys/values for 2n rows, one step's logits and probabilities, the
-    VQGAN's largest activations (float32, three full-resolution tensors alive in a
-    ResnetBlock) and the output: images, the grid, and the grid as bytes for PIL."""
-    rows, size = 2 * image_count, torch.empty((), dtype=dtype).element_size()
-    attention_size = torch.empty((), dtype=attention_dtype).element_size()
-    text = rows * config.text_token_count * config.embed_count  # (2n, 64, E)
-    side = config.image_token_side  # tokens per side of one image
-    pixels = (side * vqgan_config.downsample_factor) ** 2  # per image
-    widest = max(vqgan_config.channel_counts[:2])  # up[0] and up[1]'s upsampled output run at full resolution
-    return {
-        "attention_state": attention_state_bytes(config, image_count, attention_dtype),
-        "encoder state and keys/values": text * size + config.layer_count * 2 * text * attention_size,
-        "logits": 2 * rows * config.image_vocab_count * 4,  # float32 sampling: logits and probabilities
-        "VQGAN activations": image_count * (3 * widest * pixels + 2 * side**4) * 4,  # + the (P, P) attention weights
-        "images": image_count * pixels * 3 * (4 + 4 + 4 + 1),  # images, grid, float32 copy, uint8
-    }
-
-
-def gib(count: int) -> str:
-    return f"{count / 2**30:.1f} GiB" if count >= 2**28 else f"{count / 2**20:.0f} MiB"
-
-
-def check_memory(
-    config: DalleConfig, vqgan_config: VQGanConfig, grid_size: int, dtype: torch.dtype,
-    attention_dtype: torch.dtype, device: torch.device,
-) -> None:
-    """Refuse, before any work, a grid whose generation would not fit in free memory (a
-    ValueError with the estimate and the limit), rather than fail in torch's allocator later."""
-    if device.type == "meta":  # shapes traced without memory (lab.shapes)
-        return
-    parts = generation_bytes(config, vqgan_config, grid_size**2, dtype, attention_dtype)
-    needed = sum(parts.values())
-    limit, source = available_memory(device)
-    if needed <= limit:
-        return
-    per_image = sum(generation_bytes(config, vqgan_config, 1, dtype, attention_dtype).values())
-    largest = math.isqrt(limit // per_image)
-    detail = ", ".join(f"{name} {gib(count)}" for name, count in parts.items())
-    advice = f"use grid_size {largest} or less" if largest else "not even one image fits; free memory or use a smaller model"
-    raise ValueError(
-        f"a {grid_size}x{grid_size} grid needs about {gib(needed)} of memory ({detail}), "
-        f"more than the {gib(limit)} available ({source}); {advice}"
-    )
 
 
 def check_prompt(tokenizer: TextTokenizer, text: Any) -> None:
@@ -285,7 +216,7 @@ class MinDalle:
         detokenizer: VQGanDetokenizer,
         is_verbose: bool = False,
         attention_state_dtype: torch.dtype | None = None,
-    ) -> "MinDalle":
+    ) -> MinDalle:
         """Wrap modules already in memory (random weights in tests, a model being trained)."""
         self = cls.__new__(cls)
         self.model, self.is_mega, self.paths = "custom", False, {}
@@ -475,7 +406,9 @@ class MinDalle:
         return image_tokens if start < codes else image_tokens.masked_fill(image_tokens == start, codes - 1)
 
     @torch.inference_mode()
-    def image_grid_from_tokens(self, image_tokens: torch.Tensor, is_seamless: bool, is_verbose: bool = False) -> torch.Tensor:
+    def image_grid_from_tokens(
+        self, image_tokens: torch.Tensor, is_seamless: bool, is_verbose: bool = False
+    ) -> torch.Tensor:
         if self.detokenizer is None:
             self.init_detokenizer()
         if is_verbose:
@@ -509,7 +442,9 @@ class MinDalle:
         for grid in self.generate_raw_image_stream(*args, **kwargs):
             yield to_pil(grid)
 
-    def generate_images_stream(self, text: str, seed: int = -1, grid_size: int = 1, *args: Any, **kwargs: Any) -> Iterator[torch.Tensor]:
+    def generate_images_stream(
+        self, text: str, seed: int = -1, grid_size: int = 1, *args: Any, **kwargs: Any
+    ) -> Iterator[torch.Tensor]:
         grid_size = check_grid_size(grid_size)
         for grid in self.generate_raw_image_stream(text, seed, grid_size, *args, **kwargs):
             yield grid_to_images(grid, grid_size)  # (n, H, W, 3)

@@ -24,8 +24,12 @@ def check_settings(temperature: float, top_k: int, supercondition_factor: float)
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}")
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}; use a small value such as 0.1 for near-greedy sampling")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) and not (isinstance(top_k, float) and top_k.is_integer()):
+        raise ValueError(
+            f"temperature must be positive, got {temperature}; use a small value such as 0.1 for near-greedy sampling"
+        )
+    if isinstance(top_k, bool) or (
+        not isinstance(top_k, int) and not (isinstance(top_k, float) and top_k.is_integer())
+    ):
         raise TypeError(f"top_k must be an integer, got {top_k!r}")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
@@ -38,7 +42,9 @@ def supercondition(logits: torch.Tensor, supercondition_factor: float | torch.Te
     would give, so the image follows the text more (classifier-free guidance).
     """
     image_count = logits.shape[0] // 2
-    s = torch.as_tensor(supercondition_factor, dtype=torch.float32, device=logits.device)  # a 0-dim tensor passes through
+    s = torch.as_tensor(
+        supercondition_factor, dtype=torch.float32, device=logits.device
+    )  # a 0-dim tensor passes through
     return logits[:image_count] * (1 - s) + logits[image_count:] * s  # first n rows unconditional
 
 

@@ -7,6 +7,7 @@ adjacent pair with the lowest rank in `merges.txt` until no pair is known.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from math import inf
 from pathlib import Path
@@ -44,7 +45,7 @@ class TextTokenizer:
         self.rank_from_pair: dict[tuple[str, str], int] = {pair: rank for rank, pair in enumerate(pairs)}
 
     @classmethod
-    def from_files(cls, vocab_path: str | Path, merges_path: str | Path) -> "TextTokenizer":
+    def from_files(cls, vocab_path: str | Path, merges_path: str | Path) -> TextTokenizer:
         """Read vocab.json and merges.txt as UTF-8 whatever the platform's default."""
         for path in (vocab_path, merges_path):
             if not Path(path).is_file():
@@ -87,7 +88,7 @@ class TextTokenizer:
         """Merge the lowest-ranked adjacent pair until none of the pairs is in merges.txt."""
         subwords = [WORD_START] + list(word)
         while len(subwords) > 1:
-            pairs = list(zip(subwords[:-1], subwords[1:]))
+            pairs = list(itertools.pairwise(subwords))
             best = min(pairs, key=lambda pair: self.rank_from_pair.get(pair, inf))
             rank = self.rank_from_pair.get(best)
             if rank is None:

@@ -7,10 +7,10 @@ uses this on the meta device to print DALL·E Mega's shapes without allocating t
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 

@@ -108,7 +108,9 @@ class UpsampleBlock(nn.Module):
         self.block = nn.ModuleList(
             ResnetBlock(count_in if j == 0 else count_out, count_out, g) for j in range(config.block_count)
         )
-        self.attn = nn.ModuleList(AttentionBlock(count_out, g) for _ in range(config.block_count)) if has_attention else None
+        self.attn = (
+            nn.ModuleList(AttentionBlock(count_out, g) for _ in range(config.block_count)) if has_attention else None
+        )
         self.upsample = Upsample(count_out) if has_upsample else None
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -133,8 +135,11 @@ class Decoder(nn.Module):
         # up[i] outputs counts[i]; it reads the output of up[i + 1] (or the middle, for the last)
         self.up = nn.ModuleList(
             UpsampleBlock(
-                counts[min(i + 1, len(counts) - 1)], counts[i], config,
-                has_attention=i in config.attention_levels, has_upsample=i > 0,
+                counts[min(i + 1, len(counts) - 1)],
+                counts[i],
+                config,
+                has_attention=i in config.attention_levels,
+                has_upsample=i > 0,
             )
             for i in range(len(counts))
         )
@@ -191,7 +196,9 @@ class VQGanDetokenizer(nn.Module):
     def token_map(self, image_tokens: torch.Tensor, is_seamless: bool) -> torch.Tensor:
         """(n, h*w) tokens -> (n, h, w) maps, or one (g*h, g*w) map when seamless."""
         if image_tokens.dim() != 2 or image_tokens.dtype not in (torch.long, torch.int):
-            raise ValueError(f"image tokens must be a 2-d integer tensor (images, tokens), got {tuple(image_tokens.shape)}")
+            raise ValueError(
+                f"image tokens must be a 2-d integer tensor (images, tokens), got {tuple(image_tokens.shape)}"
+            )
         image_count, token_count = image_tokens.shape
         side = round(token_count**0.5)
         if side * side != token_count:

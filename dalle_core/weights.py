@@ -11,9 +11,9 @@ random. Here every file is loaded strictly and a mismatch names the file and the
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn

@@ -6,4 +6,4 @@ cache" to stderr, which strict nbval would see as an unexpected output of that n
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.font_manager  # noqa: E402,F401  (importing it builds the cache)
+import matplotlib.font_manager

@@ -28,8 +28,14 @@ import nbformat
 from nbconvert import HTMLExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_common import (  # noqa: E402  (scripts/ is not a package)
-    MATHJAX_CDN, MATHJAX_FILES, MATHJAX_LOCAL, VENDOR_CACHE, provide_vendor, warn_cdn, without_solution_links,
+from export_common import (
+    MATHJAX_CDN,
+    MATHJAX_FILES,
+    MATHJAX_LOCAL,
+    VENDOR_CACHE,
+    provide_vendor,
+    warn_cdn,
+    without_solution_links,
     without_widgets,
 )
 
@@ -44,12 +50,16 @@ def title_and_summary(notebook: nbformat.NotebookNode, fallback: str) -> tuple[s
     first = next((c.source for c in notebook.cells if c.cell_type == "markdown"), "")
     match = re.search(r"^# (.+)$", first, re.MULTILINE)
     title = match.group(1).strip() if match else fallback
-    section = re.search(r"^## What you will learn\s*\n(.*?)(?:^#|^```|\Z)", first, re.MULTILINE | re.DOTALL | re.IGNORECASE)
+    section = re.search(
+        r"^## What you will learn\s*\n(.*?)(?:^#|^```|\Z)", first, re.MULTILINE | re.DOTALL | re.IGNORECASE
+    )
     bullets = re.findall(r"^- (.+)$", section.group(1), re.MULTILINE) if section else []
     return title, " ".join(bullets)
 
 
-def export(source: Path, target: Path, exporter: HTMLExporter, mathjax_js: str, student: bool = False) -> tuple[str, str]:
+def export(
+    source: Path, target: Path, exporter: HTMLExporter, mathjax_js: str, student: bool = False
+) -> tuple[str, str]:
     """One page; `mathjax_js` is MathJax's URL as seen from the page."""
     notebook = without_widgets(nbformat.read(source, as_version=4))
     if student:
@@ -66,15 +76,21 @@ def index_page(entries: list[tuple[str, str, str, str | None]], student: bool = 
     rows = []
     for href, title, summary, solution in entries:
         link = f' · <a href="{solution}">solutions</a>' if solution else ""
-        rows.append(f'<li><a href="{href}"><b>{html.escape(title)}</b></a>{link}<br><small>{html.escape(summary)}</small></li>')
+        rows.append(
+            f'<li><a href="{href}"><b>{html.escape(title)}</b></a>{link}<br><small>{html.escape(summary)}</small></li>'
+        )
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>DALL·E Mini from the inside</title>\n"
         "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.4}li{margin:0.8em 0}</style>\n"
         "</head><body>\n<h1>DALL·E Mini from the inside</h1>\n"
         "<p>An annotated notebook course on <code>dalle_core</code>: every tensor of DALL·E Mini / Mega "
         "text-to-image inference, with the course model's numbers and DALL·E Mega's shapes.</p>\n"
-        + ("<p>Slides of the lecture notebooks: <a href='slides/index.html'>slides/</a>.</p>\n" if student else
-           "<p>Slides of the lecture notebooks: <a href='slides/index.html'>slides/</a> (after <code>make slides</code>).</p>\n")
+        + (
+            "<p>Slides of the lecture notebooks: <a href='slides/index.html'>slides/</a>.</p>\n"
+            if student
+            else "<p>Slides of the lecture notebooks: <a href='slides/index.html'>slides/</a> "
+            "(after <code>make slides</code>).</p>\n"
+        )
         + f"<ol start='0'>\n{chr(10).join(rows)}\n</ol>\n</body></html>\n"
     )
 
@@ -84,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="notebook file names in notebooks/ (default: every lecture notebook)")
     parser.add_argument("--out", default=str(ROOT / "site"), help="output folder (default: site/)")
     parser.add_argument("--student", action="store_true", help="no solutions and no links to them")
-    parser.add_argument("--vendor", default=str(VENDOR_CACHE),
-                        help="cache folder for the npm packages (default: build/npm-vendor/)")
+    parser.add_argument(
+        "--vendor", default=str(VENDOR_CACHE), help="cache folder for the npm packages (default: build/npm-vendor/)"
+    )
     parser.add_argument("--no-install", action="store_true", help="never run npm; use the cache or fall back to a CDN")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -110,14 +127,21 @@ def main(argv: list[str] | None = None) -> int:
         solution = NOTEBOOKS / "solutions" / source.name
         solution_href = None
         if solution.is_file() and not args.student:
-            export(solution, out / "solutions" / f"{source.stem}.html", exporter,
-                   "../" + mathjax if why is None else mathjax)
+            export(
+                solution,
+                out / "solutions" / f"{source.stem}.html",
+                exporter,
+                "../" + mathjax if why is None else mathjax,
+            )
             solution_href = f"solutions/{source.stem}.html"
         entries.append((f"{source.stem}.html", title, summary, solution_href))
         print(f"exported {source.name}" + (" + solutions" if solution_href else ""))
     (out / "index.html").write_text(index_page(entries, args.student), encoding="utf-8")
     kind = "student build, no solutions" if args.student else "with solutions"
-    print(f"wrote {len(entries)} notebooks to {out}/index.html ({kind}; {'offline' if why is None else 'MathJax from a CDN'})")
+    print(
+        f"wrote {len(entries)} notebooks to {out}/index.html "
+        f"({kind}; {'offline' if why is None else 'MathJax from a CDN'})"
+    )
     return 0
 
 

@@ -39,9 +39,16 @@ import nbformat
 from nbconvert import SlidesExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_common import (  # noqa: E402  (scripts/ is not a package)
-    MATHJAX_CDN, MATHJAX_FILES, MATHJAX_LOCAL, NPM_PACKAGES, VENDOR_CACHE, WIDGET_VIEW, provide_vendor, warn_cdn,
-    widget_note, without_solution_links,
+from export_common import (
+    MATHJAX_CDN,
+    MATHJAX_FILES,
+    MATHJAX_LOCAL,
+    NPM_PACKAGES,
+    VENDOR_CACHE,
+    provide_vendor,
+    warn_cdn,
+    widget_note,
+    without_solution_links,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,10 +84,10 @@ def split_markdown(source: str) -> list[str]:
     for line in source.splitlines():
         if FENCE.match(line):
             in_fence = not in_fence
-        if not in_fence and HEADING.match(line) and any(l.strip() for l in parts[-1]):
+        if not in_fence and HEADING.match(line) and any(text.strip() for text in parts[-1]):
             parts.append([])
         parts[-1].append(line)
-    return ["\n".join(lines).strip("\n") for lines in parts if any(l.strip() for l in lines)]
+    return ["\n".join(lines).strip("\n") for lines in parts if any(text.strip() for text in lines)]
 
 
 def markdown_slide_type(part: str) -> str:
@@ -225,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         entries.append(entry)
         print(f"exported {source.name}: {entry[2]} slides")
     (out / "index.html").write_text(index_page(entries), encoding="utf-8")
-    print(f"wrote {len(entries)} slide shows to {out}/index.html ({'offline' if local else 'needs a network: CDN scripts'})")
+    where = "offline" if local else "needs a network: CDN scripts"
+    print(f"wrote {len(entries)} slide shows to {out}/index.html ({where})")
     return 0
 
 

@@ -577,7 +577,10 @@ def main() -> None:
     layouts = {}
     for name, config in (("mini", MINI_BART), ("mega", MEGA_BART)):
         t, i = bart_inputs(dict(config))
-        shapes = jax.eval_shape(lambda: DalleBartModule(config).init(jax.random.PRNGKey(0), t, t != 1, i))
+        def init(config=config, t=t, i=i):
+            return DalleBartModule(config).init(jax.random.PRNGKey(0), t, t != 1, i)
+
+        shapes = jax.eval_shape(init)
         layouts[name] = flat_shapes(shapes["params"])
         assert set(layouts[name]) == expected_bart_names(), name
     shapes = jax.eval_shape(lambda: VQModule(FULL_VQGAN).init(jax.random.PRNGKey(0), jnp.zeros((1, 256, 256, 3))))

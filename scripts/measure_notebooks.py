@@ -106,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         row = measure(NOTEBOOKS / name, out, args.timeout, args.poll)
         rows.append(row)
         print(f"{row['notebook']}: {row['seconds']} s, kernel peak {row['kernel_peak_mib']} MiB", flush=True)
-    info = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(), "rows": rows}
+    info = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "rows": rows,
+    }
     (out / "measurements.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     print(table(rows))
     print(f"executed copies and measurements.json in {out}")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dalle_core import DalleConfig, TextTokenizer, VQGanConfig
-from dalle_core.lab.random_weights import make_vocab, randomize, write_tokenizer  # noqa: F401 (tests import them from here)
+from dalle_core.lab.random_weights import make_vocab, randomize, write_tokenizer
 
 # Small tensors gain nothing from threads, and on a busy machine a second thread waiting
 # at every barrier makes each op 10-100x slower. Tests that time or need threads set their own.

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from .oracle import TextTokenizer as MinDalleTokenizer  # restores the thread count and autograd min_dalle changes
 
 from dalle_core.course.bpe_train import MERGES_HEADER, WORD_START, save_bpe, train_bpe
 from dalle_core.course.data import make_scene
 from dalle_core.tokenizer import TextTokenizer
+
+from .oracle import TextTokenizer as MinDalleTokenizer  # restores the thread count and autograd min_dalle changes
 
 CAPTIONS = [make_scene(3, i).caption for i in range(1500)]
 
@@ -40,11 +41,10 @@ def test_training_is_deterministic():
 
 
 def test_round_trip_and_agreement_with_min_dalle(files):
-    vocab, merges, (vocab_path, merges_path) = files
+    _vocab, _merges, (vocab_path, merges_path) = files
     ours = TextTokenizer.from_files(vocab_path, merges_path)
-    with open(vocab_path, encoding="utf-8") as f:
-        with open(merges_path, encoding="utf-8") as g:
-            oracle = MinDalleTokenizer(json.load(f), g.read().split("\n")[1:-1])
+    with open(vocab_path, encoding="utf-8") as f, open(merges_path, encoding="utf-8") as g:
+        oracle = MinDalleTokenizer(json.load(f), g.read().split("\n")[1:-1])
     for caption in CAPTIONS[:300] + ["A Violet STAR, on grey!", "an unseen word: zebra 42"]:
         tokens = ours.tokenize(caption)
         assert tokens == oracle.tokenize(caption)
@@ -53,7 +53,7 @@ def test_round_trip_and_agreement_with_min_dalle(files):
 
 
 def test_frequent_words_become_single_tokens(files):
-    vocab, merges, (vocab_path, merges_path) = files
+    vocab, _merges, (vocab_path, merges_path) = files
     tokenizer = TextTokenizer.from_files(vocab_path, merges_path)
     assert tokenizer.tokenize("a red circle") == [0, vocab["Ġa"], vocab["Ġred"], vocab["Ġcircle"], 2]
 

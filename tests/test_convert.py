@@ -138,10 +138,13 @@ def test_full_size_layout_gives_min_dalle_keys_and_shapes(model):
     exactly the keys and shapes of min-dalle's modules and dalle_core's."""
     config, force_ln_scale = convert.dalle_config_from_flax(LAYOUTS["configs"][model])
     shapes = {k: tuple(v) for k, v in LAYOUTS[model].items()}
-    encoder_steps, decoder_steps, encoder_defaults, decoder_defaults = convert.dalle_bart_plan(shapes, config, force_ln_scale)
+    plan = convert.dalle_bart_plan(shapes, config, force_ln_scale)
+    encoder_steps, decoder_steps, encoder_defaults, decoder_defaults = plan
     with torch.device("meta"):
         references = (oracle.encoder(config, device="meta"), oracle.decoder(config, device="meta"))
-    for steps, defaults, reference in zip((encoder_steps, decoder_steps), (encoder_defaults, decoder_defaults), references):
+    for steps, defaults, reference in zip(
+        (encoder_steps, decoder_steps), (encoder_defaults, decoder_defaults), references
+    ):
         made = {s.torch: convert.output_shape(s, shapes[s.flax]) for s in steps}
         expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
         assert not set(made) & set(defaults)
@@ -155,13 +158,16 @@ def test_full_size_layout_gives_min_dalle_keys_and_shapes(model):
 
 def test_full_size_vqgan_layout_gives_min_dalle_keys_and_shapes():
     config = convert.vqgan_config_from_flax(LAYOUTS["configs"]["vqgan"])
-    assert config == convert.VQGanConfig.dalle().__class__(**{**convert.VQGanConfig.dalle().to_dict(), "name": "converted"})
+    assert config == convert.VQGanConfig.dalle().__class__(
+        **{**convert.VQGanConfig.dalle().to_dict(), "name": "converted"}
+    )
     shapes = {k: tuple(v) for k, v in LAYOUTS["vqgan"].items()}
     steps = convert.vqgan_plan(shapes, config)
     with torch.device("meta"):
         reference = oracle.VQGanDetokenizer()
     assert {s.torch: convert.output_shape(s, shapes[s.flax]) for s in steps} == {
-        k: tuple(v.shape) for k, v in reference.state_dict().items()}
+        k: tuple(v.shape) for k, v in reference.state_dict().items()
+    }
     assert any(k.startswith("encoder/") for k in shapes)  # present in the file, skipped
 
 
@@ -178,22 +184,33 @@ def test_missing_and_unexpected_parameters_are_named():
 
 def write_flax(path: Path, tree: dict) -> None:
     """Flax's format, written with msgpack alone (flax/serialization.py): ndarray = ExtType 1."""
+
     def ext(value):
         if isinstance(value, np.ndarray):
-            return msgpack.ExtType(1, msgpack.packb((value.shape, value.dtype.name, value.tobytes()), use_bin_type=True))
+            return msgpack.ExtType(
+                1, msgpack.packb((value.shape, value.dtype.name, value.tobytes()), use_bin_type=True)
+            )
         return value
+
     path.write_bytes(msgpack.packb(tree, default=ext, strict_types=True))
 
 
 def test_reader_handles_dtypes_bfloat16_and_chunked_arrays(tmp_path):
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     bf16 = torch.tensor([1.5, -2.0]).to(torch.bfloat16)
-    tree = {"x": {"a": a, "h": a.astype(np.float16)},
-            "chunked": {convert.CHUNKED: True, "shape": {"0": 2, "1": 3},
-                        "chunks": {"0": np.arange(4, dtype=np.float32), "1": np.arange(4, 6, dtype=np.float32)}}}
+    tree = {
+        "x": {"a": a, "h": a.astype(np.float16)},
+        "chunked": {
+            convert.CHUNKED: True,
+            "shape": {"0": 2, "1": 3},
+            "chunks": {"0": np.arange(4, dtype=np.float32), "1": np.arange(4, 6, dtype=np.float32)},
+        },
+    }
     write_flax(tmp_path / "m.msgpack", tree)
     # bfloat16: numpy has no such dtype; write its bytes under Flax's name by hand
-    raw = msgpack.packb({"b": msgpack.ExtType(1, msgpack.packb(([2], "bfloat16", bf16.view(torch.int16).numpy().tobytes())))})
+    raw = msgpack.packb(
+        {"b": msgpack.ExtType(1, msgpack.packb(([2], "bfloat16", bf16.view(torch.int16).numpy().tobytes())))}
+    )
     (tmp_path / "b.msgpack").write_bytes(raw)
     params = convert.read_flax_params(tmp_path / "m.msgpack")
     assert params["x/a"].tolist() == a.tolist() and params["x/h"].dtype == torch.float16
@@ -222,8 +239,23 @@ def test_cli_converts_and_checks_the_model_size(tmp_path, capsys):
     assert main(["convert", "--from", str(source), "--model", "mini", "--models-root", str(root), "--quiet"]) == 1
     assert "embed_count 32 (the mini model has 1024)" in capsys.readouterr().err
     assert not root.exists() or not list(root.rglob("*.pt"))
-    assert main(["convert", "--from", str(source), "--model", "mini", "--models-root", str(root),
-                 "--any-size", "--dtype", "float32"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--from",
+                str(source),
+                "--model",
+                "mini",
+                "--models-root",
+                str(root),
+                "--any-size",
+                "--dtype",
+                "float32",
+            ]
+        )
+        == 0
+    )
     assert read_state_dict(root / "vqgan" / "detoker.pt")["embedding.weight"].dtype == torch.float32
     assert "converted the mini model" in capsys.readouterr().out
 

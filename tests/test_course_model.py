@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
+from dalle_core.config import TINY_ROOT, DalleConfig, VQGanConfig
 from dalle_core.course.batch_generation import generate_prompt_tokens
-from dalle_core.config import DalleConfig, VQGanConfig
 from dalle_core.course.detect import detect
 from dalle_core.course.evaluate import evaluate_model, evaluation_prompts, load_vqgan_encoder, markdown_table
-from dalle_core.pipeline import TINY_ROOT, MinDalle
+from dalle_core.pipeline import MinDalle
 
 SHIPPED = ("config.json", "vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt", "metadata.json")
 

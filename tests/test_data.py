@@ -1,14 +1,25 @@
 """The synthetic data set: deterministic, fully described by its records, varied in wording."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
-import hashlib
-
 from dalle_core.course.data import (
-    BACKGROUND_COLOURS, GEOMETRY, IMAGE_SIZE, OBJECT_COLOURS, POSITIONS, SHAPES, SIZES, SceneRecord,
-    images_to_tensor, make_dataset, make_scene, plain_caption, render,
+    BACKGROUND_COLOURS,
+    GEOMETRY,
+    IMAGE_SIZE,
+    OBJECT_COLOURS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    SceneRecord,
+    images_to_tensor,
+    make_dataset,
+    make_scene,
+    plain_caption,
+    render,
 )
 
 
@@ -43,7 +54,7 @@ def test_images_are_64x64_rgb(dataset):
     images, _ = dataset
     assert images.shape == (400, 64, 64, 3) and images.dtype == np.uint8
     pixels = images_to_tensor(images[:2])
-    assert pixels.shape == (2, 3, 64, 64) and 0 <= pixels.min() and pixels.max() <= 1
+    assert pixels.shape == (2, 3, 64, 64) and pixels.min() >= 0 and pixels.max() <= 1
 
 
 def test_records_cover_every_attribute(dataset):
@@ -87,7 +98,9 @@ def test_captions_name_colour_and_shape_in_varied_wording(dataset):
     assert any("background" in c for c in captions) and any("corner" in c for c in captions)
     for record in records:
         for obj in record.objects:
-            assert any(word in record.caption for word in {"purple": ("purple", "violet")}.get(obj.colour, (obj.colour,)))
+            assert any(
+                word in record.caption for word in {"purple": ("purple", "violet")}.get(obj.colour, (obj.colour,))
+            )
 
 
 def test_plain_caption():

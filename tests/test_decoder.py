@@ -41,7 +41,9 @@ def test_cache_layout_keys_then_values():
     state = new_attention_state(SMALL, image_count)
     with torch.no_grad():
         decoder(attention_mask, encoder_state, state, torch.tensor([[5]]), torch.tensor([0]))
-        x = decoder.layernorm_embedding(decoder.embed_tokens(torch.tensor([[5], [5]])) + decoder.embed_positions(torch.tensor([0])))
+        x = decoder.layernorm_embedding(
+            decoder.embed_tokens(torch.tensor([[5], [5]])) + decoder.embed_positions(torch.tensor([0]))
+        )
         x = decoder.layers[0].pre_self_attn_layer_norm(x)
         keys, values = decoder.layers[0].self_attn.k_proj(x), decoder.layers[0].self_attn.v_proj(x)
     assert state.shape == (2, 4, 256, 32 * 2)

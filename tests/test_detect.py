@@ -26,7 +26,7 @@ def test_ground_truth_reads_back_exactly(seed):
 
 
 def test_accepts_float_tensors_and_blank_images():
-    images, records = make_dataset(1, seed=11)
+    images, _records = make_dataset(1, seed=11)
     as_tensor = torch.from_numpy(images[0]).float()  # MinDalle returns floats 0..255
     assert detect(as_tensor) == detect(images[0])
     blank = np.full((64, 64, 3), BACKGROUND_COLOURS["gray"], dtype=np.uint8)

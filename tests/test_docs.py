@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # the output type of an ipywidgets view
+
+
 def load_script(name: str):
     """Import scripts/<name>.py as a module (scripts/ is not a package)."""
     path = ROOT / "scripts" / f"{name}.py"
@@ -112,7 +115,7 @@ def test_slide_types_follow_headings(slides):
     import nbformat
 
     widget = {"output_type": "display_data", "metadata": {},
-              "data": {slides.WIDGET_VIEW: {"model_id": "x"}, "text/plain": "interactive(...)"}}
+              "data": {WIDGET_VIEW: {"model_id": "x"}, "text/plain": "interactive(...)"}}
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Title\n\n## What you will learn\n\n- a\n\n```\n# not a heading\n```\nprose"),
         nbformat.v4.new_code_cell("import torch"),  # setup: no output
@@ -127,8 +130,8 @@ def test_slide_types_follow_headings(slides):
         ("markdown", "subslide"), ("code", "-"), ("code", "subslide"),
     ]
     assert "# not a heading" in typed.cells[1].source  # fenced code is never cut
-    assert slides.WIDGET_VIEW not in typed.cells[-1].outputs[0]["data"]
-    assert "metadata" in notebook.cells[4].outputs[0] and slides.WIDGET_VIEW in notebook.cells[4].outputs[0]["data"]
+    assert WIDGET_VIEW not in typed.cells[-1].outputs[0]["data"]
+    assert "metadata" in notebook.cells[4].outputs[0] and WIDGET_VIEW in notebook.cells[4].outputs[0]["data"]
 
 
 def fake_vendor(slides, root: Path) -> Path:
@@ -188,7 +191,7 @@ def test_slides_export_offline(slides, tmp_path, capsys):
         assert "/plugin/notes/notes.js" in page and 'vendor/reveal.js/dist/reveal.js' in page
     sampling = (out / "04_sampling.slides.html").read_text(encoding="utf-8")
     assert "$$" in sampling  # the formula is left for MathJax
-    assert "interactive widget" in sampling and slides.WIDGET_VIEW not in sampling
+    assert "interactive widget" in sampling and WIDGET_VIEW not in sampling
     assert 'href="../solutions/04_sampling.html"' in sampling  # the static site's page (make html)
     assert not re.search(r'href="[^"]*\.ipynb', sampling)
     index = (out / "index.html").read_text(encoding="utf-8")
@@ -235,7 +238,8 @@ def test_html_export_is_offline_and_the_student_build_has_no_solutions(pages, sl
     assert pages.main([*names, "--student", "--out", str(student), "--vendor", str(vendor), "--no-install"]) == 0
     built = sorted(out.rglob("*.html"))
     assert [p.relative_to(out).as_posix() for p in built] == [
-        "00_overview.html", "04_sampling.html", "index.html", "solutions/00_overview.html", "solutions/04_sampling.html"]
+        "00_overview.html", "04_sampling.html", "index.html",
+        "solutions/00_overview.html", "solutions/04_sampling.html"]
     for path in built + sorted(student.rglob("*.html")):
         page = path.read_text(encoding="utf-8")
         assert remote_references(page) == [], path
@@ -244,7 +248,7 @@ def test_html_export_is_offline_and_the_student_build_has_no_solutions(pages, sl
     sampling = (out / "04_sampling.html").read_text(encoding="utf-8")
     assert "$$" in sampling and 'src="vendor/mathjax/tex-svg.js"' in sampling  # MathJax beside the page
     assert 'src="../vendor/mathjax/tex-svg.js"' in (out / "solutions" / "04_sampling.html").read_text(encoding="utf-8")
-    assert "interactive widget" in sampling and load_script("export_common").WIDGET_VIEW not in sampling
+    assert "interactive widget" in sampling and WIDGET_VIEW not in sampling
     assert 'href="solutions/04_sampling.html"' in sampling and "solutions/" in (out / "index.html").read_text()
     assert not (student / "solutions").exists()
     for path in student.glob("*.html"):
@@ -264,10 +268,16 @@ def test_solution_links_removed_for_students():
     import nbformat
 
     common = load_script("export_common")
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
-        "## Exercises\n\nEach has a check cell. Solutions: [solutions/04_sampling.ipynb](solutions/04_sampling.ipynb).\n"
-        "**Solutions:** [one](solutions/a.ipynb), [two](solutions/b.ipynb)\n"
-        "Compare with [the worked answer](./solutions/04_sampling.ipynb#part-2) later.")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(
+                "## Exercises\n\nEach has a check cell. "
+                "Solutions: [solutions/04_sampling.ipynb](solutions/04_sampling.ipynb).\n"
+                "**Solutions:** [one](solutions/a.ipynb), [two](solutions/b.ipynb)\n"
+                "Compare with [the worked answer](./solutions/04_sampling.ipynb#part-2) later."
+            )
+        ]
+    )
     student = common.without_solution_links(notebook)
     assert student.cells[0].source == "## Exercises\n\nEach has a check cell.\n\nCompare with the worked answer later."
     assert "solutions/" in notebook.cells[0].source  # the original is untouched
@@ -290,8 +300,6 @@ def test_relative_links_resolve(page):
             assert anchor in slugs, f"{page} links to {target}: no such heading in {file}"
 
 
-
-
 def test_readme_links_the_weights_guide_and_the_chinese_page():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "](docs/weights.md)" in readme and "](docs/zh/README.md)" in readme
@@ -301,8 +309,14 @@ def test_chinese_page_points_at_every_notebook_and_the_weights_commands():
     page = (DOCS / "zh" / "README.md").read_text(encoding="utf-8")
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert f"(../../notebooks/{notebook.name})" in page, f"docs/zh/README.md does not link {notebook.name}"
-    for text in ("make lab", "make test", "HF_ENDPOINT=https://hf-mirror.com", "python -m dalle_core verify",
-                 "python -m dalle_core convert", "--dtype float16"):
+    for text in (
+        "make lab",
+        "make test",
+        "HF_ENDPOINT=https://hf-mirror.com",
+        "python -m dalle_core verify",
+        "python -m dalle_core convert",
+        "--dtype float16",
+    ):
         assert text in page, text
 
 
@@ -333,8 +347,9 @@ def test_environment_yml_follows_repo2docker_conventions():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     yaml = pytest.importorskip("yaml")  # PyYAML, which JupyterLab's server depends on
 
-    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists(), \
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists(), (
         "a binder/ folder would make repo2docker ignore the root environment.yml"
+    )
     env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)

@@ -447,7 +447,7 @@ def test_verify_mentions_a_resumable_part(tmp_path, published):
     target = model_files(root, "mini").decoder
     target.parent.mkdir(parents=True)
     fetch.part_path(target).write_bytes(b"12345")
-    problem = [p for p in fetch.verify("mini", root) if str(target) in p][0]
+    problem = next(p for p in fetch.verify("mini", root) if str(target) in p)
     assert ".part" in problem and "resumes" in problem
 
 
@@ -574,6 +574,6 @@ def test_min_dalle_fetches_only_when_allowed(tmp_path, server, published, monkey
     assert server.log == [] and not list(root.rglob("*.pt"))
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     # the stand-in files are fetched, then refused by strict loading: they are not a real model
-    with pytest.raises(CheckpointError, match="encoder.pt"):
+    with pytest.raises(CheckpointError, match=r"encoder\.pt"):
         MinDalle(root, is_mega=False, is_verbose=False, allow_download=True)
     assert local_bytes(root) == published

@@ -27,7 +27,12 @@ def originals(server, monkeypatch):  # noqa: F811
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     monkeypatch.delenv("DALLE_CORE_BASE_URL", raising=False)
     for prefix, mirror, folder, names in (
-        (DALLE_PREFIX, "/mirror/dalle-mini/", "dalle", ("config.json", "vocab.json", "merges.txt", "flax_model.msgpack")),
+        (
+            DALLE_PREFIX,
+            "/mirror/dalle-mini/",
+            "dalle",
+            ("config.json", "vocab.json", "merges.txt", "flax_model.msgpack"),
+        ),
         (VQGAN_PREFIX, "/mirror/vqgan_imagenet_f16_16384/", "vqgan", ("config.json", "flax_model.msgpack")),
     ):
         for name in names:
@@ -124,8 +129,21 @@ def test_verify_checks_converted_files_against_their_record(tmp_path, originals)
 def test_cli_source_option_refuses_a_model_of_other_sizes(tmp_path, originals, capsys):
     parser = argparse.ArgumentParser(prog="dalle_core")
     fetch.add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["fetch", "--model", "mini", "--models-root", str(tmp_path), "--source", "dalle-mini",
-                              "--endpoint", originals.url, "--quiet", "--no-fallback"])
+    args = parser.parse_args(
+        [
+            "fetch",
+            "--model",
+            "mini",
+            "--models-root",
+            str(tmp_path),
+            "--source",
+            "dalle-mini",
+            "--endpoint",
+            originals.url,
+            "--quiet",
+            "--no-fallback",
+        ]
+    )
     assert args.func(args) == 1  # the fixture is tiny, not DALL·E Mini: the conversion says so
     assert "does not describe DALL·E Mini" in capsys.readouterr().err
     assert not model_files(tmp_path, "mini").encoder.exists()

@@ -7,8 +7,7 @@ import time
 import pytest
 import torch
 
-from dalle_core import DalleBartDecoder, DalleBartEncoder, VQGanDetokenizer
-from dalle_core import graph
+from dalle_core import DalleBartDecoder, DalleBartEncoder, VQGanDetokenizer, graph
 from dalle_core.pipeline import MinDalle, new_attention_state
 from dalle_core.sampling import draw_once, top_k_mask
 from dalle_core.trace import recording
@@ -85,10 +84,9 @@ def test_static_step_logits_equal_the_eager_step(model, tokenizer):
         keys_values = decoder.encoder_keys_values(encoder_state)
         for i in range(256):
             prev_tokens, token_index = image_tokens[:, [i]].repeat(2, 1), torch.tensor([i])
-            sliced, fixed = (
-                decoder.decode(encoder_state, attention_mask, prev_tokens, token_index, state, keys_values, fixed_length=f)
-                for state, f in zip(states, (False, True))
-            )
+            sliced = decoder.decode(encoder_state, attention_mask, prev_tokens, token_index, states[0], keys_values)
+            with decoder.fixed_length():
+                fixed = decoder.decode(encoder_state, attention_mask, prev_tokens, token_index, states[1], keys_values)
             torch.testing.assert_close(fixed, sliced, atol=1e-5, rtol=1e-5, msg=f"position {i}")
     assert torch.equal(states[0][0], states[1][0])  # the first layer's keys and values: the same inputs
     torch.testing.assert_close(states[1], states[0], atol=1e-5, rtol=1e-5)

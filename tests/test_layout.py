@@ -69,13 +69,20 @@ def test_no_import_runs_back_up(path):
         other = wing_of(target)
         if name == "dalle_core.pipeline" and other == "hub":
             continue  # MinDalle(allow_download=True) fetches: the one documented step down
-        assert other in ("model", own), f"{name} ({own}) imports {target} ({other}): imports run from the wings to the model only"
-        assert not (own == "hub" and target == "dalle_core.pipeline"), f"{name} imports the pipeline, which imports hub/"
+        assert other in ("model", own), (
+            f"{name} ({own}) imports {target} ({other}): imports run from the wings to the model only"
+        )
+        assert not (own == "hub" and target == "dalle_core.pipeline"), (
+            f"{name} imports the pipeline, which imports hub/"
+        )
 
 
 def test_architecture_page_maps_every_module():
     """docs/architecture.md names every file of the package (a new file gets its line)."""
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    missing = [str(p.relative_to(PACKAGE)) for p in MODULES
-               if p.name != "__init__.py" and not re.search(rf"\b{re.escape(p.name)}\b", text)]
+    missing = [
+        str(p.relative_to(PACKAGE))
+        for p in MODULES
+        if p.name != "__init__.py" and not re.search(rf"\b{re.escape(p.name)}\b", text)
+    ]
     assert not missing, f"docs/architecture.md does not mention {missing}"

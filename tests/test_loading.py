@@ -53,7 +53,9 @@ def test_unexpected_key_and_wrong_shape(encoder_file):
     state["extra.weight"] = torch.zeros(1)
     state["embed_tokens.weight"] = torch.zeros(7, SMALL.embed_count)
     torch.save(state, encoder_file)
-    with pytest.raises(CheckpointError, match=r"(?s)unexpected keys: extra\.weight.*embed_tokens\.weight: file \(7, 64\)"):
+    with pytest.raises(
+        CheckpointError, match=r"(?s)unexpected keys: extra\.weight.*embed_tokens\.weight: file \(7, 64\)"
+    ):
         load_module(meta_encoder(), encoder_file, torch.float32, "cpu")
 
 
@@ -67,7 +69,7 @@ def test_truncated_or_empty_file(encoder_file, cut):
     data = encoder_file.read_bytes()
     keep = int(len(data) * cut) if isinstance(cut, float) else (len(data) + cut if cut < 0 else cut)
     encoder_file.write_bytes(data[:keep])
-    with pytest.raises(CheckpointError, match="encoder.pt"):
+    with pytest.raises(CheckpointError, match=r"encoder\.pt"):
         load_module(meta_encoder(), encoder_file, torch.float32, "cpu")
 
 

@@ -19,7 +19,10 @@ SOLUTIONS = sorted((NOTEBOOKS / "solutions").glob("[0-9][0-9]_*.ipynb"))
 ALL = MAIN + SOLUTIONS
 IGNORE_OUTPUT = "# NBVAL_IGNORE_OUTPUT"
 # notebooks whose outputs are re-computed with 2 torch threads and compared with the stored 1-thread ones
-THREAD_CHECKED = ("01_tokenizer.ipynb", "02_encoder.ipynb")  # the others take minutes with 2 threads on a busy 2-core CPU
+THREAD_CHECKED = (
+    "01_tokenizer.ipynb",
+    "02_encoder.ipynb",
+)  # the others take minutes with 2 threads on a busy 2-core CPU
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -160,7 +163,9 @@ def test_every_exercise_has_a_check_cell_that_its_solution_passes(path):
     spans, solved = exercise_spans(notebook), exercise_spans(solution)
     assert spans, f"{name(path)}: no '### Exercise N' headings"
     assert sorted(spans) == list(range(1, len(spans) + 1)), f"{name(path)}: exercises numbered {sorted(spans)}"
-    assert sorted(solved) == sorted(spans), f"solutions/{path.name} answers exercises {sorted(solved)}, not {sorted(spans)}"
+    assert sorted(solved) == sorted(spans), (
+        f"solutions/{path.name} answers exercises {sorted(solved)}, not {sorted(spans)}"
+    )
     headings = [c.source for c in notebook.cells if c.cell_type == "markdown"]
     first = next(i for i, s in enumerate(headings) if EXERCISE_HEADING.match(s))
     assert any(re.search(r"^## Exercises", s, re.MULTILINE) for s in headings[:first]), (
@@ -209,7 +214,9 @@ def test_outputs_do_not_depend_on_the_thread_count(notebook_name):
     first = code_cells(rerun)[0]
     assert "= start()" in first.source  # dalle_core.lab.notebook.start: one thread unless told
     first.source = first.source.replace("= start()", "= start(threads=2)")
-    NotebookClient(rerun, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        rerun, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     for i, (old, new) in enumerate(zip(code_cells(stored), code_cells(rerun)), 1):
         if old.source.lstrip().startswith(IGNORE_OUTPUT):
             continue
@@ -217,14 +224,22 @@ def test_outputs_do_not_depend_on_the_thread_count(notebook_name):
 
 
 def headings(path: Path) -> set[str]:
-    return {line.lstrip("#").strip() for cell in read(path).cells if cell.cell_type == "markdown"
-            for line in cell.source.splitlines() if line.startswith("#")}
+    return {
+        line.lstrip("#").strip()
+        for cell in read(path).cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#")
+    }
 
 
 def test_the_seed_index_points_at_sections_that_exist():
     """00's seed index names, for each question, a notebook and the heading that answers it."""
-    cell = next(c for c in read(NOTEBOOKS / "00_overview.ipynb").cells
-                if c.cell_type == "markdown" and c.source.startswith("## The seed walkthrough"))
+    cell = next(
+        c
+        for c in read(NOTEBOOKS / "00_overview.ipynb").cells
+        if c.cell_type == "markdown" and c.source.startswith("## The seed walkthrough")
+    )
     links = re.findall(r"\[\d\d\]\((\d\d_\w+\.ipynb)\),((?: the)? \"[^|;\[]*)", cell.source)
     assert len(links) >= 10, links
     for notebook, quoted in links:

@@ -60,7 +60,9 @@ def test_every_cached_step_and_teacher_forcing(pair, tokenizer):
             torch.testing.assert_close(our_logits, ref_logits, atol=2e-4, rtol=1e-4, msg=f"step {i}")
         torch.testing.assert_close(our_state, ref_state, atol=1e-5, rtol=1e-5)
         # all 256 tokens in one pass, no cache: min-dalle's multi-token path
-        ref_logits, _ = ref(attention_mask, encoder_state, torch.zeros_like(ref_state), image_tokens[:, :256], token_indices)
+        ref_logits, _ = ref(
+            attention_mask, encoder_state, torch.zeros_like(ref_state), image_tokens[:, :256], token_indices
+        )
         our_logits, _ = ours(attention_mask, encoder_state, None, image_tokens[:, :256], token_indices)
         torch.testing.assert_close(our_logits, ref_logits, atol=2e-4, rtol=1e-4)
 
@@ -79,8 +81,12 @@ def test_sample_tokens_same_seed_same_tokens(pair, tokenizer, settings):
         with torch.no_grad():
             for i in range(256):
                 image_tokens[:, i + 1], state = decoder.sample_tokens(
-                    torch.tensor(settings), attention_mask=attention_mask, encoder_state=encoder_state,
-                    attention_state=state, prev_tokens=image_tokens[:, [i]], token_index=torch.arange(256)[[i]],
+                    torch.tensor(settings),
+                    attention_mask=attention_mask,
+                    encoder_state=encoder_state,
+                    attention_state=state,
+                    prev_tokens=image_tokens[:, [i]],
+                    token_index=torch.arange(256)[[i]],
                 )
         results.append(image_tokens)
     assert torch.equal(results[0], results[1])
@@ -103,10 +109,28 @@ def test_vqgan(is_seamless):
 
 
 AWKWARD = [
-    "", " ", "   ", "\t\n", "a", "A Red CIRCLE", "🐈 on a 🔴", "café crème brûlée", "naïve résumé über",
-    "hello,world!!! ... ???", "two  spaces   here", " leading and trailing ", "日本語のテキスト",
-    "emoji😀inside", "x" * 300, " ".join(["red circle"] * 60), "tab\tseparated\twords", "new\nline",
-    "numbers 123 456", "it's the cat's", "-_-", "ab" * 40,
+    "",
+    " ",
+    "   ",
+    "\t\n",
+    "a",
+    "A Red CIRCLE",
+    "🐈 on a 🔴",
+    "café crème brûlée",
+    "naïve résumé über",
+    "hello,world!!! ... ???",
+    "two  spaces   here",
+    " leading and trailing ",
+    "日本語のテキスト",
+    "emoji😀inside",
+    "x" * 300,
+    " ".join(["red circle"] * 60),
+    "tab\tseparated\twords",
+    "new\nline",
+    "numbers 123 456",
+    "it's the cat's",
+    "-_-",
+    "ab" * 40,
 ]
 
 

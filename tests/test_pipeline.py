@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dalle_core.pipeline import MinDalle, attention_state_bytes, to_pil
+from dalle_core.memory import attention_state_bytes
+from dalle_core.pipeline import MinDalle, to_pil
 
 from .conftest import TEST_TINY
 
@@ -21,7 +22,7 @@ def test_generate_image_positional_grid_size_and_pil(model):
     assert isinstance(image, Image.Image) and image.size == (16, 16)
     images = model.generate_images("a red circle", 3, 2)  # grid_size positional: min-dalle needed a keyword
     assert images.shape == (4, 8, 8, 3) and images.dtype == torch.float32
-    assert 0 <= images.min() and images.max() <= 255
+    assert images.min() >= 0 and images.max() <= 255
 
 
 def test_same_seed_same_images_and_seed_matters(model):
@@ -140,7 +141,7 @@ def test_cache_dtype_on_the_cpu(tiny_root, dtype):
     assert wide.attention_state_dtype == torch.float32 and narrow.attention_state_dtype == dtype
     for model in (wide, narrow):
         tokens = model.generate_image_tokens("a red circle", seed=3, grid_size=2)
-        assert tokens.shape == (4, 16) and 0 <= int(tokens.min()) and int(tokens.max()) < 64
+        assert tokens.shape == (4, 16) and int(tokens.min()) >= 0 and int(tokens.max()) < 64
 
 
 # ---- careless input: a clear answer before any work -------------------------------------
@@ -173,34 +174,34 @@ def test_grid_too_large_for_memory_is_refused(no_work):
 
     limit, source = available_memory(torch.device("cpu"))
     assert limit > 0 and source
-    with pytest.raises(ValueError, match=r"1000x1000 grid needs about [\d.]+ GiB .* more than the [\d.]+ [GM]iB available") as error:
+    too_big = r"1000x1000 grid needs about [\d.]+ GiB .* more than the [\d.]+ [GM]iB available"
+    with pytest.raises(ValueError, match=too_big) as error:
         no_work.generate_image("a red circle", grid_size=1000)
     assert "attention_state" in str(error.value) and "grid_size" in str(error.value)
 
 
 def test_memory_limit_and_estimate(model, monkeypatch):
-    from dalle_core import DalleConfig, VQGanConfig
-    from dalle_core import pipeline
+    from dalle_core import DalleConfig, VQGanConfig, memory
 
     config, vqgan = model.config, model.vqgan_config
-    one = sum(pipeline.generation_bytes(config, vqgan, 1).values())
-    nine = sum(pipeline.generation_bytes(config, vqgan, 9).values())
+    one = sum(memory.generation_bytes(config, vqgan, 1).values())
+    nine = sum(memory.generation_bytes(config, vqgan, 9).values())
     assert nine == 9 * one  # every part grows with the image count
-    monkeypatch.setattr(pipeline, "available_memory", lambda device: (5 * one, "a test limit"))
-    with pytest.raises(ValueError, match="a test limit.*use grid_size 2 or less"):
+    monkeypatch.setattr(memory, "available_memory", lambda device: (5 * one, "a test limit"))
+    with pytest.raises(ValueError, match=r"a test limit.*use grid_size 2 or less"):
         model.generate_image("a red circle", 3, 3)
     assert model.generate_image_tokens("a red circle", 3, 2).shape == (4, 16)  # 4 images fit in 5
     # DALL·E Mega, a 4x4 grid in float32: the 3 GiB cache, 784 MiB of encoder state and keys/values,
     # and the VQGAN's 128 x 256 x 256 activations, three alive at once, 16 images
-    mega = pipeline.generation_bytes(DalleConfig.mega(), VQGanConfig.dalle(), 16)
+    mega = memory.generation_bytes(DalleConfig.mega(), VQGanConfig.dalle(), 16)
     assert mega["attention_state"] == 3 * 2**30
     assert mega["encoder state and keys/values"] == 32 * 64 * 2048 * 4 * (1 + 2 * 24)
     assert mega["VQGAN activations"] == 16 * (3 * 128 * 256**2 + 2 * 256**2) * 4
 
 
 def test_shapes_on_the_meta_device_need_no_memory(monkeypatch):
-    from dalle_core import pipeline
+    from dalle_core import memory
     from dalle_core.lab.shapes import trace_shapes
 
-    monkeypatch.setattr(pipeline, "available_memory", lambda device: (1, "a test limit"))
+    monkeypatch.setattr(memory, "available_memory", lambda device: (1, "a test limit"))
     assert trace_shapes("mega", 8).shape("attention_state")[1] == 4 * 64  # traced, not refused

@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from dalle_core.sampling import check_settings, entropy_bits, probabilities, sample_next_tokens, supercondition, top_k_mask
+from dalle_core.sampling import (
+    check_settings,
+    entropy_bits,
+    probabilities,
+    sample_next_tokens,
+    supercondition,
+    top_k_mask,
+)
 
 
 def test_supercondition_blend():

@@ -9,8 +9,8 @@ import torch
 
 from dalle_core.config import DalleConfig, VQGanConfig
 from dalle_core.course.dalle_train import EMPTY_PROMPT, drop_captions, trim_padding
-from dalle_core.pipeline import MinDalle
 from dalle_core.course.train import TrainSettings, add_cli, settings_from_args, train_course_model
+from dalle_core.pipeline import MinDalle
 
 # the tests on `trained` share one quick training run (18 s on the project's loaded 2-core machine)
 SLOW = pytest.mark.slow
@@ -110,7 +110,7 @@ def test_default_settings_are_the_shipped_models():
     import json
     from dataclasses import asdict
 
-    from dalle_core.pipeline import TINY_ROOT
+    from dalle_core.config import TINY_ROOT
 
     shipped = json.loads((TINY_ROOT / "metadata.json").read_text())["settings"]
     defaults = asdict(TrainSettings())

@@ -12,11 +12,12 @@ Words are prepared by the tokenizer's own `dalle_core.tokenizer.normalize`
 """
 from __future__ import annotations
 
+import itertools
 import json
 import string
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..tokenizer import BOS, EOS, PAD, UNK, WORD_START, normalize
 
@@ -37,7 +38,7 @@ def count_words(texts: Iterable[str]) -> Counter[str]:
 def _pair_counts(words: dict[tuple[str, ...], int]) -> Counter[tuple[str, str]]:
     counts: Counter[tuple[str, str]] = Counter()
     for symbols, n in words.items():
-        for pair in zip(symbols[:-1], symbols[1:]):
+        for pair in itertools.pairwise(symbols):
             counts[pair] += n
     return counts
 

@@ -30,8 +30,8 @@ little. At s = 1 the unconditional row is not used at all.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -145,7 +145,9 @@ def train_dalle(
     if text_tokens.shape[0] != image_tokens.shape[0]:
         raise ValueError(f"{text_tokens.shape[0]} captions but {image_tokens.shape[0]} token rows")
     if image_tokens.shape[1] != config.image_token_count:
-        raise ValueError(f"image_tokens have {image_tokens.shape[1]} tokens, the config says {config.image_token_count}")
+        raise ValueError(
+            f"image_tokens have {image_tokens.shape[1]} tokens, the config says {config.image_token_count}"
+        )
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     encoder, decoder = DalleBartEncoder(config).to(device), DalleBartDecoder(config).to(device)
@@ -154,9 +156,12 @@ def train_dalle(
     # Weight decay on the projection matrices only, not on embeddings or layer norms.
     is_decayed = [p.dim() == 2 and "embed_" not in name for name, p in named]
     optimizer = torch.optim.AdamW(
-        [{"params": [p for p, d in zip(parameters, is_decayed) if d], "weight_decay": weight_decay},
-         {"params": [p for p, d in zip(parameters, is_decayed) if not d], "weight_decay": 0.0}],
-        lr=learning_rate, betas=(0.9, 0.98),
+        [
+            {"params": [p for p, d in zip(parameters, is_decayed) if d], "weight_decay": weight_decay},
+            {"params": [p for p, d in zip(parameters, is_decayed) if not d], "weight_decay": 0.0},
+        ],
+        lr=learning_rate,
+        betas=(0.9, 0.98),
     )
     history = DalleHistory()
     encoder.train(), decoder.train()
@@ -198,7 +203,10 @@ def train_dalle(
 
 @torch.no_grad()
 def validation_loss(
-    encoder: DalleBartEncoder, decoder: DalleBartDecoder, text_tokens: torch.Tensor, image_tokens: torch.Tensor,
+    encoder: DalleBartEncoder,
+    decoder: DalleBartDecoder,
+    text_tokens: torch.Tensor,
+    image_tokens: torch.Tensor,
     batch_size: int = 256,
 ) -> float:
     """Mean teacher-forcing cross-entropy (nats per image token) on held-out examples."""
@@ -206,8 +214,8 @@ def validation_loss(
     total = 0.0
     for start in range(0, text_tokens.shape[0], batch_size):
         device = next(decoder.parameters()).device
-        text = trim_padding(text_tokens[start: start + batch_size]).to(device)
-        images = image_tokens[start: start + batch_size].to(device)
+        text = trim_padding(text_tokens[start : start + batch_size]).to(device)
+        images = image_tokens[start : start + batch_size].to(device)
         total += teacher_forcing_loss(encoder, decoder, text, images).item() * text.shape[0]
     return total / max(text_tokens.shape[0], 1)
 

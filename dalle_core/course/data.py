@@ -12,9 +12,9 @@ pixels even after the VQGAN has smudged them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Sequence
+from functools import cache
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -186,7 +186,7 @@ def render(scene: SceneRecord) -> np.ndarray:
     return np.asarray(small, dtype=np.uint8)
 
 
-@lru_cache(maxsize=None)
+@cache
 def shape_template(shape: str, resolution: int = 64) -> np.ndarray:
     """A boolean mask of `shape` filling a `resolution` square, cropped to its own bounding box.
 

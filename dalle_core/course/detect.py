@@ -24,7 +24,15 @@ import numpy as np
 from PIL import Image
 
 from .data import (
-    BACKGROUND_COLOURS, CELL_CENTRES, GEOMETRY, OBJECT_COLOURS, POSITIONS, SHAPES, Geometry, SceneRecord, shape_template,
+    BACKGROUND_COLOURS,
+    CELL_CENTRES,
+    GEOMETRY,
+    OBJECT_COLOURS,
+    POSITIONS,
+    SHAPES,
+    Geometry,
+    SceneRecord,
+    shape_template,
 )
 
 PALETTE_NAMES = tuple(dict.fromkeys(list(OBJECT_COLOURS) + list(BACKGROUND_COLOURS)))

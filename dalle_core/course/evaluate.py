@@ -17,18 +17,22 @@ import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from ..config import TINY_ROOT, load_model_config
+from ..pipeline import MinDalle
+from ..weights import load_module
 from .batch_generation import generate_prompt_images
 from .data import GEOMETRY, OBJECT_COLOURS, POSITIONS, SHAPES, Geometry, make_dataset, plain_caption
 from .detect import detect, detector_accuracy
-from ..pipeline import TINY_ROOT, MinDalle, load_model_config
 from .vqgan_encoder import VQGanEncoder
 from .vqgan_train import VALIDATION_START, evaluate_reconstruction, round_trip
-from ..weights import load_module
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 FACTORS = (1.0, 4.0, 16.0)
 TEMPERATURES = (0.5, 1.0, 2.0)
@@ -72,7 +76,9 @@ def generation_metrics(
         "position": np.mean([f.position == a[2] for f, a in zip(found, attributes)]),
         "shape": np.mean([f.shape == a[0] for f, a in zip(found, attributes)]),
     }
-    hits["all_three"] = np.mean([(f.colour, f.position, f.shape) == (a[1], a[2], a[0]) for f, a in zip(found, attributes)])
+    hits["all_three"] = np.mean(
+        [(f.colour, f.position, f.shape) == (a[1], a[2], a[0]) for f, a in zip(found, attributes)]
+    )
     return {k: round(float(v), 3) for k, v in hits.items()}, images
 
 
@@ -99,9 +105,7 @@ def evaluate_model(
         print("detector on held-out ground truth:", results["detector_on_ground_truth"], flush=True)
     encoder = load_vqgan_encoder(root)
     if encoder is not None:
-        results["reconstruction"] = evaluate_reconstruction(
-            model.detokenizer, encoder, reconstruction_count
-        )
+        results["reconstruction"] = evaluate_reconstruction(model.detokenizer, encoder, reconstruction_count)
         if progress:
             print("VQGAN reconstruction:", results["reconstruction"], flush=True)
     attributes = evaluation_prompts(prompt_count)
@@ -109,7 +113,7 @@ def evaluate_model(
     rows = []
     for factor, temperature in itertools.product(factors, temperatures):
         t = time.time()
-        hits, images = generation_metrics(model, attributes, factor, temperature, top_k, seed)
+        hits, _images = generation_metrics(model, attributes, factor, temperature, top_k, seed)
         rows.append({"supercondition_factor": factor, "temperature": temperature, **hits})
         if progress:
             print(f"s={factor:g} T={temperature:g}: {hits} ({time.time() - t:.0f} s)", flush=True)
@@ -121,13 +125,18 @@ def evaluate_model(
 
 
 FIGURE_ATTRIBUTES = (
-    ("circle", "red", "top left"), ("square", "blue", "centre"), ("triangle", "yellow", "bottom right"),
-    ("cross", "green", "right"), ("star", "purple", "top"), ("circle", "orange", "bottom left"),
-    ("square", "white", "left"), ("triangle", "black", "bottom"),
+    ("circle", "red", "top left"),
+    ("square", "blue", "centre"),
+    ("triangle", "yellow", "bottom right"),
+    ("cross", "green", "right"),
+    ("star", "purple", "top"),
+    ("circle", "orange", "bottom left"),
+    ("square", "white", "left"),
+    ("triangle", "black", "bottom"),
 )
 
 
-def _labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2) -> "Image.Image":
+def _labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2) -> Image.Image:
     """Rows of (label, images (n, 64, 64, 3)) as one picture, label at the left of each row."""
     from PIL import Image, ImageDraw
 
@@ -138,14 +147,21 @@ def _labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2) -> "Ima
     for r, (label, images) in enumerate(rows):
         draw.text((6, r * size + size // 2 - 6), label, fill="black")
         for c, image in enumerate(images):
-            tile = Image.fromarray(image.clamp(0, 255).round().to(torch.uint8).numpy()).resize((size, size), Image.Resampling.NEAREST)
+            tile = Image.fromarray(image.clamp(0, 255).round().to(torch.uint8).numpy()).resize(
+                (size, size), Image.Resampling.NEAREST
+            )
             canvas.paste(tile, (label_width + c * size, r * size))
     return canvas
 
 
 @torch.inference_mode()
 def save_figures(
-    model: MinDalle, images_dir: Path, factors: tuple[float, ...], temperatures: tuple[float, ...], top_k: int, seed: int,
+    model: MinDalle,
+    images_dir: Path,
+    factors: tuple[float, ...],
+    temperatures: tuple[float, ...],
+    top_k: int,
+    seed: int,
     data_seed: int = 0,
 ) -> list[Path]:
     """The pictures docs/course-model.md shows: data, VQGAN round trip, and the settings grid."""
@@ -164,8 +180,9 @@ def save_figures(
     prompts = [plain_caption(*a) for a in FIGURE_ATTRIBUTES]
     rows = []
     for factor, temperature in itertools.product(factors, temperatures):
-        images = generate_prompt_images(model, prompts, seed=seed, temperature=temperature, top_k=top_k,
-                                        supercondition_factor=factor)
+        images = generate_prompt_images(
+            model, prompts, seed=seed, temperature=temperature, top_k=top_k, supercondition_factor=factor
+        )
         rows.append((f"s={factor:g}  T={temperature:g}", images))
     paths.append(images_dir / "course-model-settings.png")
     _labelled_rows(rows).save(paths[-1])
@@ -193,11 +210,14 @@ def markdown_table(results: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- command line
 
+
 def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `evaluate` on a `python -m dalle_core` sub-command parser."""
     parser = subparsers.add_parser(
-        "evaluate", help="measure the course model: VQGAN error, asked colour/position/shape by setting",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "evaluate",
+        help="measure the course model: VQGAN error, asked colour/position/shape by setting",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model-dir", default=str(TINY_ROOT), help="folder of the model (default: the shipped one)")
     parser.add_argument("--prompts", type=int, help="number of prompts (default: all 360 combinations)")
@@ -206,8 +226,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--images-dir", help="write sample grids (temperature 1) into this folder")
     parser.add_argument("--quick", action="store_true", help="a few prompts, one setting: checks that it runs")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)",
+    )
     parser.set_defaults(func=run_evaluate)
     return parser
 
@@ -217,10 +241,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise SystemExit(f"--prompts must be at least 1, got {args.prompts}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    quick = {"prompt_count": 8, "factors": (16.0,), "temperatures": (1.0,), "reconstruction_count": 16} if args.quick else {}
+    quick = (
+        {"prompt_count": 8, "factors": (16.0,), "temperatures": (1.0,), "reconstruction_count": 16}
+        if args.quick
+        else {}
+    )
     results = evaluate_model(
-        args.model_dir, prompt_count=args.prompts, top_k=args.top_k, seed=args.seed,
-        images_dir=args.images_dir, **quick,
+        args.model_dir,
+        prompt_count=args.prompts,
+        top_k=args.top_k,
+        seed=args.seed,
+        images_dir=args.images_dir,
+        **quick,
     )
     print(markdown_table(results))
     if args.json:

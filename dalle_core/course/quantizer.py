@@ -46,13 +46,17 @@ def nearest_codes(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor
     return distances.argmin(dim=1)
 
 
-def kmeans(vectors: torch.Tensor, count: int, iterations: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+def kmeans(
+    vectors: torch.Tensor, count: int, iterations: int = 10, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """`count` k-means centres of `vectors` (N, E) by Lloyd's algorithm -> (count, E).
 
     Empty clusters are re-seeded from random vectors, so every centre ends up among data.
     """
     n = vectors.shape[0]
-    picks = torch.randint(n, (count,), generator=generator) if n < count else torch.randperm(n, generator=generator)[:count]
+    picks = (
+        torch.randint(n, (count,), generator=generator) if n < count else torch.randperm(n, generator=generator)[:count]
+    )
     centres = vectors[picks].clone()
     for _ in range(iterations):
         assign = nearest_codes(vectors, centres)  # (N,)

@@ -24,15 +24,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bpe_train import save_bpe, train_bpe
 from ..config import DalleConfig, VQGanConfig
-from .dalle_train import course_dalle_config, pack_text, train_dalle, validation_loss
-from .data import make_scene, plain_caption
 from ..tokenizer import TextTokenizer
 from ..weights import load_module
+from .bpe_train import save_bpe, train_bpe
+from .dalle_train import course_dalle_config, pack_text, train_dalle
+from .data import make_scene, plain_caption
 from .vqgan_train import (
-    VALIDATION_START, VQGanHistory, course_vqgan_config, evaluate_reconstruction, load_autoencoder,
-    save_reconstruction_grid, tokenize_dataset, train_vqgan,
+    VALIDATION_START,
+    VQGanHistory,
+    course_vqgan_config,
+    evaluate_reconstruction,
+    load_autoencoder,
+    save_reconstruction_grid,
+    tokenize_dataset,
+    train_vqgan,
 )
 
 DEFAULT_OUT = Path(__file__).parents[1] / "assets" / "tiny"
@@ -79,7 +85,7 @@ class TrainSettings:
     is_quick: bool = False
 
     @classmethod
-    def quick(cls, **changes: Any) -> "TrainSettings":
+    def quick(cls, **changes: Any) -> TrainSettings:
         """Toy sizes: every stage runs, the whole thing takes seconds."""
         base = cls(
             caption_count=500, vqgan_steps=30, vqgan_batch_size=8, example_count=256, validation_count=32,
@@ -136,9 +142,9 @@ def train_course_model(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run all four stages and write the model files into `out_dir`; returns the metadata."""
+    from ..pipeline import MinDalle
     from .batch_generation import generate_prompt_images
     from .detect import detect
-    from ..pipeline import MinDalle
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,21 +218,33 @@ def train_course_model(
 
     def on_validate(step: int, encoder, decoder) -> None:
         model = MinDalle.from_modules(tokenizer, encoder.eval(), decoder.eval(), stored)
-        images = generate_prompt_images(model, probe_prompts, seed=1, temperature=1.0, top_k=64, supercondition_factor=16.0)
+        images = generate_prompt_images(
+            model, probe_prompts, seed=1, temperature=1.0, top_k=64, supercondition_factor=16.0
+        )
         asked = [c for _, c, _ in _probe_attributes(64)]
         share = float(np.mean([detect(image).colour == colour for image, colour in zip(images, asked)]))
         probe_log.append({"step": step + 1, "colour_share_s16": share})
         say(f"step {step + 1}: asked colour in {share:.0%} of {len(asked)} probe images (s=16, T=1)")
         if samples is not None:
-            grid = generate_prompt_images(model, list(SAMPLE_PROMPTS) * 4, seed=2, temperature=1.0, top_k=64,
-                                          supercondition_factor=16.0)
+            grid = generate_prompt_images(
+                model, list(SAMPLE_PROMPTS) * 4, seed=2, temperature=1.0, top_k=64, supercondition_factor=16.0
+            )
             save_image_grid(grid, samples / f"dalle_step{step + 1:05d}.png", columns=len(SAMPLE_PROMPTS))
 
     encoder, decoder, dalle_history = train_dalle(
-        dalle_config, text_tokens, image_tokens, settings.dalle_steps, settings.dalle_batch_size,
-        settings.dalle_learning_rate, caption_drop=settings.caption_drop, label_smoothing=settings.label_smoothing,
-        unconditional_smoothing=settings.unconditional_smoothing, seed=settings.seed,
-        validation=(val_text, val_images), validate_every=max(settings.dalle_steps // 5, 1), on_validate=on_validate,
+        dalle_config,
+        text_tokens,
+        image_tokens,
+        settings.dalle_steps,
+        settings.dalle_batch_size,
+        settings.dalle_learning_rate,
+        caption_drop=settings.caption_drop,
+        label_smoothing=settings.label_smoothing,
+        unconditional_smoothing=settings.unconditional_smoothing,
+        seed=settings.seed,
+        validation=(val_text, val_images),
+        validate_every=max(settings.dalle_steps // 5, 1),
+        on_validate=on_validate,
         progress=progress,
     )
     save_state_dict(encoder, out / "encoder.pt", dtype)
@@ -285,7 +303,9 @@ def _probe_attributes(count: int) -> list[tuple[str, str, str]]:
     from .data import OBJECT_COLOURS, POSITIONS, SHAPES
 
     colours, positions = list(OBJECT_COLOURS), list(POSITIONS)
-    return [(SHAPES[i % len(SHAPES)], colours[i % len(colours)], positions[(i * 7) % len(positions)]) for i in range(count)]
+    return [
+        (SHAPES[i % len(SHAPES)], colours[i % len(colours)], positions[(i * 7) % len(positions)]) for i in range(count)
+    ]
 
 
 def _tail_mean(values: list[float], count: int = 50) -> float | None:
@@ -299,12 +319,15 @@ def _count(module: torch.nn.Module) -> int:
 
 # ---------------------------------------------------------------------------- command line
 
+
 def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `train` on a `python -m dalle_core` sub-command parser."""
     defaults = TrainSettings()
     parser = subparsers.add_parser(
-        "train", help="rebuild the course model from scratch (about 90 minutes on 2 CPU cores, deterministic)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train",
+        help="rebuild the course model from scratch (about 90 minutes on 2 CPU cores, deterministic)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the model files (default: the shipped one)")
     parser.add_argument("--samples-dir", default=str(DEFAULT_SAMPLES), help="where sample grids go along the way")
@@ -314,11 +337,19 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--vqgan-steps", type=int, help=f"VQGAN batches (default {defaults.vqgan_steps})")
     parser.add_argument("--dalle-steps", type=int, help=f"transformer batches (default {defaults.dalle_steps})")
     parser.add_argument("--examples", type=int, help=f"tokenized training pairs (default {defaults.example_count})")
-    parser.add_argument("--wrong-colour-share", type=float, default=defaults.wrong_colour_share,
-                        help=f"share of captions naming a wrong colour (default {defaults.wrong_colour_share}, as the shipped model)")
+    parser.add_argument(
+        "--wrong-colour-share",
+        type=float,
+        default=defaults.wrong_colour_share,
+        help=f"share of captions naming a wrong colour (default {defaults.wrong_colour_share}, as the shipped model)",
+    )
     parser.add_argument("--vqgan-from", help="reuse the VQGAN of this model folder; train only the transformer")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_train)
     return parser
@@ -327,9 +358,18 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     if not 0.0 <= args.wrong_colour_share < 1.0:
         raise SystemExit(f"--wrong-colour-share must be in [0, 1), got {args.wrong_colour_share}")
-    changes: dict[str, Any] = {"seed": args.seed, "data_seed": args.data_seed, "threads": args.threads,
-                               "wrong_colour_share": args.wrong_colour_share, "vqgan_from": args.vqgan_from}
-    for name, field_name in (("vqgan_steps", "vqgan_steps"), ("dalle_steps", "dalle_steps"), ("examples", "example_count")):
+    changes: dict[str, Any] = {
+        "seed": args.seed,
+        "data_seed": args.data_seed,
+        "threads": args.threads,
+        "wrong_colour_share": args.wrong_colour_share,
+        "vqgan_from": args.vqgan_from,
+    }
+    for name, field_name in (
+        ("vqgan_steps", "vqgan_steps"),
+        ("dalle_steps", "dalle_steps"),
+        ("examples", "example_count"),
+    ):
         value = getattr(args, name)
         if value is not None:
             if value < 1:

@@ -13,21 +13,20 @@ weights load into it unchanged; the codebook is copied into its `embedding` at t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..config import VQGanConfig
-from .data import BACKGROUND_COLOURS, GEOMETRY, Geometry, images_to_tensor, make_dataset
-from .quantizer import VectorQuantizer, nearest_codes
-from ..pipeline import load_model_config
+from ..config import VQGanConfig, load_model_config
 from ..vqgan import VQGanDetokenizer
 from ..weights import load_module
+from .data import BACKGROUND_COLOURS, GEOMETRY, Geometry, images_to_tensor, make_dataset
+from .quantizer import VectorQuantizer, nearest_codes
 from .vqgan_encoder import VQGanEncoder
 
 VALIDATION_START = 10**8  # data indices from here on are never trained on
@@ -119,7 +118,9 @@ def object_weights(pixels: torch.Tensor, records: list, object_weight: float, ed
     return weights
 
 
-def reconstruction_loss(reconstruction: torch.Tensor, pixels: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+def reconstruction_loss(
+    reconstruction: torch.Tensor, pixels: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Weighted L1 + L2 on 0..1 pixels, normalised so that weights of 1 give the plain mean."""
     error = (reconstruction - pixels).abs() + (reconstruction - pixels).pow(2)  # (B, 3, H, W)
     if weights is None:
@@ -205,7 +206,9 @@ def _encoder_vectors(
 
 
 @torch.no_grad()
-def round_trip(detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def round_trip(
+    detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pictures (n, H, W, 3) uint8 -> image tokens (n, h*w) by the nearest code of the detokenizer's
     codebook (as saved) -> decoded pixels (n, H, W, 3), floats 0..255."""
     z_e = encoder(images_to_tensor(images))  # (n, E, h, w)
@@ -216,7 +219,11 @@ def round_trip(detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.
 
 @torch.no_grad()
 def evaluate_reconstruction(
-    detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, count: int = 512, data_seed: int = 0, batch_size: int = 64,
+    detokenizer: VQGanDetokenizer,
+    encoder: VQGanEncoder,
+    count: int = 512,
+    data_seed: int = 0,
+    batch_size: int = 64,
     geometry: Geometry = GEOMETRY,
 ) -> dict[str, float]:
     """Held-out pictures through the *shipped* path: encoder -> nearest code of the detokenizer's
@@ -252,7 +259,11 @@ def evaluate_reconstruction(
 
 @torch.no_grad()
 def tokenize_dataset(
-    model: VQGanAutoencoder, count: int, data_seed: int, batch_size: int = 256, progress: bool = True,
+    model: VQGanAutoencoder,
+    count: int,
+    data_seed: int,
+    batch_size: int = 256,
+    progress: bool = True,
     geometry: Geometry = GEOMETRY,
 ) -> torch.Tensor:
     """Image tokens (count, h*w) of data-set examples 0..count-1, for training the transformer."""
@@ -264,7 +275,9 @@ def tokenize_dataset(
     return torch.cat(chunks) if chunks else torch.zeros(0, 0, dtype=torch.long)
 
 
-def save_reconstruction_grid(pixels: torch.Tensor, reconstruction: torch.Tensor, path: str | Path, count: int = 8) -> None:
+def save_reconstruction_grid(
+    pixels: torch.Tensor, reconstruction: torch.Tensor, path: str | Path, count: int = 8
+) -> None:
     """Originals (top row) above reconstructions (bottom row) as one PNG."""
     from PIL import Image
 

@@ -38,9 +38,10 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 
@@ -231,17 +232,22 @@ def dalle_config_from_flax(config: dict[str, Any]) -> tuple[DalleConfig, bool]:
 
 def vqgan_config_from_flax(config: dict[str, Any]) -> VQGanConfig:
     """The detokenizer's sizes from the VQGAN's config.json (vqgan-jax's VQGANConfig)."""
-    get = lambda key, default: config.get(key, default)  # noqa: E731  (vqgan-jax defaults)
+    get = config.get
     for key, required in (("out_ch", 3), ("resamp_with_conv", True), ("give_pre_end", False)):
         if get(key, required) != required:
-            raise ConversionError(f"the VQGAN's config.json sets {key}={get(key, required)!r}; min-dalle needs {required!r}")
+            raise ConversionError(
+                f"the VQGAN's config.json sets {key}={get(key, required)!r}; min-dalle needs {required!r}"
+            )
     ch, ch_mult = get("ch", 128), list(get("ch_mult", [1, 1, 2, 2, 4]))
     resolution, attn_resolutions = get("resolution", 256), list(get("attn_resolutions", [16]))
     embed_dim, z_channels = get("embed_dim", 256), get("z_channels", 256)
     if z_channels != embed_dim:
-        raise ConversionError(f"the VQGAN has z_channels={z_channels} but embed_dim={embed_dim}; min-dalle needs them equal")
+        raise ConversionError(
+            f"the VQGAN has z_channels={z_channels} but embed_dim={embed_dim}; min-dalle needs them equal"
+        )
     return VQGanConfig(
-        vocab_count=get("n_embed", 1024), embed_count=embed_dim,
+        vocab_count=get("n_embed", 1024),
+        embed_count=embed_dim,
         channel_counts=tuple(ch * m for m in ch_mult),
         # up level i works at resolution // 2**i pixels (vqgan-jax's Decoder)
         attention_levels=tuple(i for i in range(len(ch_mult)) if resolution // 2**i in attn_resolutions),
@@ -266,7 +272,10 @@ class Step:
 
 def _norm(flax: str, torch_name: str, has_scale: bool) -> list[tuple[str, str, str, bool]]:
     """(flax suffix, torch suffix, kind, expected) of one LayerNorm's two parameters."""
-    return [(f"{flax}/scale", f"{torch_name}.weight", "copy", has_scale), (f"{flax}/bias", f"{torch_name}.bias", "copy", True)]
+    return [
+        (f"{flax}/scale", f"{torch_name}.weight", "copy", has_scale),
+        (f"{flax}/bias", f"{torch_name}.bias", "copy", True),
+    ]
 
 
 def _layer_params(is_decoder: bool, force_ln_scale: bool) -> list[tuple[str, str, str, bool]]:
@@ -276,8 +285,12 @@ def _layer_params(is_decoder: bool, force_ln_scale: bool) -> list[tuple[str, str
     self-attention, its output norm, pre-cross-attention norm, cross-attention, its
     output norm, GLU; inside the GLU: norm, Dense (gate), Dense, norm, Dense (out).
     """
+
     def attention(flax: str, name: str) -> list[tuple[str, str, str, bool]]:
-        return [(f"{flax}/{p}/kernel", f"{name}.{p}.weight", "linear", True) for p in ("q_proj", "k_proj", "v_proj", "out_proj")]
+        return [
+            (f"{flax}/{p}/kernel", f"{name}.{p}.weight", "linear", True)
+            for p in ("q_proj", "k_proj", "v_proj", "out_proj")
+        ]
 
     params = _norm("LayerNorm_0", "pre_self_attn_layer_norm", force_ln_scale)
     params += attention("FlaxBartAttention_0", "self_attn")
@@ -306,8 +319,10 @@ def dalle_bart_plan(
     expected: set[str] = set()
     for codec in ("encoder", "decoder"):
         top = f"model/{codec}"
-        params = [("embed_tokens/embedding", "embed_tokens.weight", "copy", True),
-                  ("embed_positions/embedding", "embed_positions.weight", "copy", True)]
+        params = [
+            ("embed_tokens/embedding", "embed_tokens.weight", "copy", True),
+            ("embed_positions/embedding", "embed_positions.weight", "copy", True),
+        ]
         params += _norm("layernorm_embedding", "layernorm_embedding", True)
         params += _norm("final_ln", "final_ln", force_ln_scale)
         for flax, name, kind, present in params:
@@ -401,7 +416,9 @@ def output_shape(step: Step, flax_shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def _check_shapes(steps: list[Step], flax_shapes: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> None:
+def _check_shapes(
+    steps: list[Step], flax_shapes: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]
+) -> None:
     wrong = [
         f"{s.flax} -> {s.torch}: file {tuple(flax_shapes[s.flax])}, model {expected[s.torch]}"
         for s in steps
@@ -419,8 +436,10 @@ def expected_bart_shapes(config: DalleConfig) -> tuple[dict[str, tuple[int, ...]
 
     with torch.device("meta"):
         encoder, decoder = DalleBartEncoder(config), DalleBartDecoder(config)
-    return ({k: tuple(v.shape) for k, v in encoder.state_dict().items()},
-            {k: tuple(v.shape) for k, v in decoder.state_dict().items()})
+    return (
+        {k: tuple(v.shape) for k, v in encoder.state_dict().items()},
+        {k: tuple(v.shape) for k, v in decoder.state_dict().items()},
+    )
 
 
 # ---------------------------------------------------------------------------- converting
@@ -517,7 +536,10 @@ def convert_dalle_bart(
     _check_shapes(decoder_steps, shapes, expected_decoder)
     for name in TOKENIZER_FILES:  # small files first: a wrong folder shows before the long part
         copy_atomic(source / name, target / name)
-    for steps, defaults, name in ((encoder_steps, encoder_defaults, "encoder"), (decoder_steps, decoder_defaults, "decoder")):
+    for steps, defaults, name in (
+        (encoder_steps, encoder_defaults, "encoder"),
+        (decoder_steps, decoder_defaults, "decoder"),
+    ):
         state = convert_state(params, steps, defaults, _dtype(dtype), progress, desc=f"convert {name}")
         save_atomic(state, target / f"{name}.pt")
         del state
@@ -546,14 +568,26 @@ def _sizes(config: VQGanConfig) -> dict[str, Any]:
 
 def _check_preset(config: DalleConfig, model: str, source: Path) -> None:
     preset = DalleConfig.from_name(model)
-    fields = ("layer_count", "attention_head_count", "embed_count", "glu_embed_count", "text_vocab_count",
-              "image_vocab_count", "text_token_count", "image_token_count")
-    wrong = [f"{f} {getattr(config, f)} (the {model} model has {getattr(preset, f)})"
-             for f in fields if getattr(config, f) != getattr(preset, f)]
+    fields = (
+        "layer_count",
+        "attention_head_count",
+        "embed_count",
+        "glu_embed_count",
+        "text_vocab_count",
+        "image_vocab_count",
+        "text_token_count",
+        "image_token_count",
+    )
+    wrong = [
+        f"{f} {getattr(config, f)} (the {model} model has {getattr(preset, f)})"
+        for f in fields
+        if getattr(config, f) != getattr(preset, f)
+    ]
     if wrong:
         other = [m for m in MODELS if m != model]
         raise ConversionError(
-            f"{source / FLAX_CONFIG} does not describe DALL·E {model.title()}: " + ", ".join(wrong)
+            f"{source / FLAX_CONFIG} does not describe DALL·E {model.title()}: "
+            + ", ".join(wrong)
             + f". Is it the {other[0]} checkpoint? (For a model of other sizes, convert with --any-size.)"
         )
 
@@ -613,8 +647,9 @@ def convert_model(
             f"no VQGAN found: pass --vqgan DIR (a download of dalle-mini/{VQGAN_REPO_NAME}), or put it at "
             f"{source / VQGAN_REPO_NAME} or {source.parent / VQGAN_REPO_NAME}"
         )
-    convert_into(source, vqgan_folder, model, models_root, check_sizes=check_sizes, dtype=dtype,
-                 progress=progress, origin=origin)
+    convert_into(
+        source, vqgan_folder, model, models_root, check_sizes=check_sizes, dtype=dtype, progress=progress, origin=origin
+    )
     return files
 
 
@@ -632,10 +667,14 @@ def convert_into(
     """Convert whichever of the two parts is given (None skips it) and record the files."""
     files, origin = model_files(models_root, model), origin or {}
     if source is not None:
-        convert_dalle_bart(source, files.encoder.parent, model=model if check_sizes else None, dtype=dtype,
-                           progress=progress)
-        write_record(files.encoder.parent, ("vocab.json", "merges.txt", "encoder.pt", "decoder.pt"),
-                     origin.get("dalle", str(source)))
+        convert_dalle_bart(
+            source, files.encoder.parent, model=model if check_sizes else None, dtype=dtype, progress=progress
+        )
+        write_record(
+            files.encoder.parent,
+            ("vocab.json", "merges.txt", "encoder.pt", "decoder.pt"),
+            origin.get("dalle", str(source)),
+        )
     if vqgan is not None:
         convert_vqgan(vqgan, files.detoker, check_sizes=check_sizes, dtype=dtype, progress=progress)
         write_record(files.detoker.parent, ("detoker.pt",), origin.get("vqgan", str(vqgan)))
@@ -647,9 +686,12 @@ def convert_into(
 def write_record(folder: Path, names: Iterable[str], origin: str) -> None:
     from .fetch import file_sha256
 
-    record = {"converted_from": origin, "files": {
-        name: {"size": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)} for name in names
-    }}
+    record = {
+        "converted_from": origin,
+        "files": {
+            name: {"size": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)} for name in names
+        },
+    }
     part = folder / (RECORD_NAME + ".part")
     part.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     os.replace(part, folder / RECORD_NAME)
@@ -684,20 +726,36 @@ def add_cli(subparsers: Any) -> None:
     )
     parser.add_argument("--from", dest="source", required=True, metavar="DIR", help="the DALL·E Flax folder")
     parser.add_argument("--model", required=True, choices=MODELS, help="which model the folder holds")
-    parser.add_argument("--models-root", default="pretrained", metavar="DIR",
-                        help="where dalle_bart_{mini,mega}/ and vqgan/ go (default: pretrained)")
-    parser.add_argument("--vqgan", metavar="DIR", default=None,
-                        help=f"the VQGAN Flax folder (default: DIR/{VQGAN_REPO_NAME} or beside DIR)")
-    parser.add_argument("--dtype", choices=["keep", "float16", "float32", "bfloat16"], default="keep",
-                        help="dtype of the written tensors (default: as stored in the Flax file)")
-    parser.add_argument("--any-size", action="store_true",
-                        help="accept sizes other than DALL·E Mini's / Mega's (test and custom models)")
+    parser.add_argument(
+        "--models-root",
+        default="pretrained",
+        metavar="DIR",
+        help="where dalle_bart_{mini,mega}/ and vqgan/ go (default: pretrained)",
+    )
+    parser.add_argument(
+        "--vqgan",
+        metavar="DIR",
+        default=None,
+        help=f"the VQGAN Flax folder (default: DIR/{VQGAN_REPO_NAME} or beside DIR)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["keep", "float16", "float32", "bfloat16"],
+        default="keep",
+        help="dtype of the written tensors (default: as stored in the Flax file)",
+    )
+    parser.add_argument(
+        "--any-size",
+        action="store_true",
+        help="accept sizes other than DALL·E Mini's / Mega's (test and custom models)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=_run_convert)
 
 
-def run_and_report(make: Callable[[], Iterable[Path]], errors: tuple[type[Exception], ...], done: str,
-                   quiet: bool) -> int:
+def run_and_report(
+    make: Callable[[], Iterable[Path]], errors: tuple[type[Exception], ...], done: str, quiet: bool
+) -> int:
     """The tail of the `convert` and `fetch` commands: one line and exit status 1 for an
     expected error, else the files in place (unless quiet) and 0."""
     try:
@@ -715,8 +773,15 @@ def run_and_report(make: Callable[[], Iterable[Path]], errors: tuple[type[Except
 def _run_convert(args: argparse.Namespace) -> int:
     return run_and_report(
         lambda: convert_model(
-            args.source, args.model, args.models_root, vqgan=args.vqgan, check_sizes=not args.any_size,
-            dtype=args.dtype, progress=not args.quiet,
+            args.source,
+            args.model,
+            args.models_root,
+            vqgan=args.vqgan,
+            check_sizes=not args.any_size,
+            dtype=args.dtype,
+            progress=not args.quiet,
         ),
-        (ConversionError,), f"converted the {args.model} model into {args.models_root}:", args.quiet,
+        (ConversionError,),
+        f"converted the {args.model} model into {args.models_root}:",
+        args.quiet,
     )

@@ -62,6 +62,7 @@ wrong bytes can never give the right file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import json
@@ -352,10 +353,8 @@ def _fetch_dalle_mini(
 
 
 def _remove_empty(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty (someone's own files) or already gone
         folder.rmdir()
-    except OSError:
-        pass  # not empty (someone's own files) or already gone
 
 
 def download(

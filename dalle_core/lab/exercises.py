@@ -16,7 +16,8 @@ The checks return None, so a check cell shows its printed line and no `Out[...]`
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ def cmp(
         raise AssertionError(f"{name}: not equal to the reference (largest difference {diff:.3g}); "
                              "compare your steps with the cell above")
     if show_exact:
-        print(f"{name:<32} exact: {str(exact):<5} | approximate: {approx}")
+        print(f"{name:<32} exact: {exact!s:<5} | approximate: {approx}")
     else:
         print(f"{name:<32} approximate: {approx} (bit-exactness varies by machine)")
 

@@ -1,8 +1,9 @@
 """What every course notebook needs before its first step, defined once.
 
-A notebook's first code cell is three lines:
+A notebook's first code cell is four lines:
 
     import torch
+    import matplotlib.pyplot as plt
     from dalle_core.lab.notebook import start
     mega, course, check_shape = start()
 
@@ -11,14 +12,15 @@ choice for small operations on a busy laptop; the environment variable DALLE_COR
 overrides it, as `make test-portable` does to check that the outputs hold with 2 threads),
 asks for PNG figures (one copy per figure: the notebook files and HTML exports stay small),
 and traces DALL·E Mega's shapes for the walkthrough's 4x4 grid and the course model's for
-a 3x3 grid on the meta device: real code, no memory. `check_shape` then asserts, d2l-style, that a tensor the learner just computed has
-the course model's traced shape, and that DALL·E Mega's traced shape is the one the text
-names, and prints both side by side.
+a 3x3 grid on the meta device: real code, no memory. `check_shape` then asserts, d2l-style,
+that a tensor the learner just computed has the course model's traced shape, and that
+DALL·E Mega's traced shape is the one the text names, and prints both side by side.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -46,7 +48,7 @@ def shape_checker(mega: TracedShapes, course: TracedShapes) -> CheckShape:
         assert mega.shape(name) == tuple(mega_shape), (
             f"{name}: DALL·E Mega {mega.shape(name)}, expected {tuple(mega_shape)}"
         )
-        print(f"{name:<24} DALL·E Mega {str(mega.shape(name)):<21} course model {shape}")
+        print(f"{name:<24} DALL·E Mega {mega.shape(name)!s:<21} course model {shape}")
 
     return check_shape
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import DalleConfig, VQGanConfig
+from ..config import DalleConfig, VQGanConfig, load_model_config
 from ..decoder import DalleBartDecoder
 from ..encoder import DalleBartEncoder
-from ..pipeline import MinDalle, check_grid_size, load_model_config
+from ..pipeline import MinDalle, check_grid_size
 from ..trace import Record, recording
 from ..vqgan import VQGanDetokenizer
 
@@ -64,7 +64,9 @@ class TracedShapes:
         shape_width = max(len(str(r.shape)) for r in self.records)
         lines = [f"{self.config.name}, grid {self.grid_size}x{self.grid_size} (n = {self.grid_size ** 2})"]
         for r in self.records:
-            lines.append(f"{r.name:<{width}}  {str(r.shape):<{shape_width}}  {r.dtype:<8}  {NOTES.get(r.name, '')}".rstrip())
+            lines.append(
+                f"{r.name:<{width}}  {r.shape!s:<{shape_width}}  {r.dtype:<8}  {NOTES.get(r.name, '')}".rstrip()
+            )
         return "\n".join(lines)
 
 
@@ -111,12 +113,12 @@ def trace_shapes(
         config = DalleConfig.from_name(config)
     grid_size = check_grid_size(grid_size)
     model = meta_model(config, vqgan_config)
-    with recording() as records:
+    # One step is enough for every shape but one: the meta device cannot say how many cache
+    # slots are written, so the decoder reads all of them, masked, as min-dalle does. A real
+    # step reads only the written ones: at step i the decoder self-attention weights end in
+    # i + 1, not in image_token_count (notebook 03).
+    with recording() as records, model.decoder.fixed_length():
         stream = model.image_token_stream(text, seed=1, grid_size=grid_size, every=1, progress=False)
-        # One step is enough for every shape but one: the meta device cannot say how many cache
-        # slots are written, so the decoder takes min-dalle's branch and attends to all of them,
-        # masked. On a real device it reads only the written ones: at step i the decoder
-        # self-attention weights end in i + 1, not in image_token_count (notebook 03).
         image_tokens = next(stream)
         stream.close()
         model.image_grid_from_tokens(image_tokens[:, 1:], is_seamless=False)
@@ -156,10 +158,14 @@ def min_dalle_step_shapes(config: DalleConfig | str = "mega", grid_size: int = 4
 
     E, meta = config.embed_count, torch.device("meta")
     with meta:
-        decoder = MinDalleDecoder(image_vocab_count=config.image_vocab_count, embed_count=E,
-                                  attention_head_count=config.attention_head_count,
-                                  glu_embed_count=config.glu_embed_count, layer_count=config.layer_count,
-                                  device=meta).eval()
+        decoder = MinDalleDecoder(
+            image_vocab_count=config.image_vocab_count,
+            embed_count=E,
+            attention_head_count=config.attention_head_count,
+            glu_embed_count=config.glu_embed_count,
+            layer_count=config.layer_count,
+            device=meta,
+        ).eval()
         settings = torch.tensor([1.0, 64, 16.0])
         inputs = dict(
             attention_mask=torch.ones(2 * n, 1, 1, config.text_token_count, dtype=torch.bool),

@@ -9,6 +9,7 @@ Playwright's Python client (Playwright's own browser download is never used).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -99,14 +100,10 @@ class JupyterLab:
         if self.process.poll() is None:
             request = urllib.request.Request(self.url + "api/shutdown", method="POST",
                                              headers={"Authorization": f"token {self.token}"})
-            try:
+            with contextlib.suppress(OSError):
                 urllib.request.urlopen(request, timeout=5).close()
-            except OSError:
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
         # The server runs in a session of its own: end whatever is left of it. (Its kernels run in sessions
         # of their own and shut down with it, or exit by themselves when it is gone: ipykernel's parent poller.)
         for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):

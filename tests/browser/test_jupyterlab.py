@@ -50,7 +50,8 @@ def prompts(page) -> list[str]:
 
 @pytest.mark.slow  # a JupyterLab server and a browser: about a minute
 def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, jupyterlab, tmp_path):
-    from playwright.sync_api import Error as PlaywrightError, TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     pictures = picture_cells(NOTEBOOKS / NOTEBOOK)
     assert pictures, f"{NOTEBOOK} has no committed PNG output to look for"
@@ -106,20 +107,29 @@ def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, ju
                 try:
                     page.wait_for_function(
                         """([cells, indicator, stderr]) => {
-                            const prompts = [...document.querySelectorAll(cells + ' .jp-InputPrompt')].map(p => p.textContent.trim());
+                            const prompts = [...document.querySelectorAll(cells + ' .jp-InputPrompt')]
+                                .map(p => p.textContent.trim());
                             const idle = document.querySelector(indicator + "[data-status='idle']") !== null;
                             if (!idle || prompts.length === 0 || prompts.includes('[*]:')) return false;
-                            return prompts.every(p => /^\\[\\d+\\]:$/.test(p)) || document.querySelector(stderr) !== null;
+                            return prompts.every(p => /^\\[\\d+\\]:$/.test(p))
+                                || document.querySelector(stderr) !== null;
                         }""",
-                        arg=[CODE_CELLS, f"{PANEL} .jp-Notebook-ExecutionIndicator", STDERR], timeout=RUN_TIMEOUT * 1000,
-                        polling=250)
+                        arg=[CODE_CELLS, f"{PANEL} .jp-Notebook-ExecutionIndicator", STDERR],
+                        timeout=RUN_TIMEOUT * 1000,
+                        polling=250,
+                    )
                 except PlaywrightTimeout:
                     status = page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator").get_attribute("data-status")
-                    pytest.fail(f"Run All Cells did not finish within {RUN_TIMEOUT} s: kernel {status!r}, "
-                                f"prompts {prompts(page)}", pytrace=False)
+                    pytest.fail(
+                        f"Run All Cells did not finish within {RUN_TIMEOUT} s: kernel {status!r}, "
+                        f"prompts {prompts(page)}",
+                        pytrace=False,
+                    )
                 run_seconds = time.monotonic() - start
                 errors = page.locator(STDERR).all_text_contents()
-                assert not errors, "error or stderr output in the notebook:\n" + "\n---\n".join(e[:2000] for e in errors)
+                assert not errors, "error or stderr output in the notebook:\n" + "\n---\n".join(
+                    e[:2000] for e in errors
+                )
                 counts = [int(p.strip("[]:")) if p != "[ ]:" else None for p in prompts(page)]
                 assert counts == list(range(1, count + 1)), f"not run top to bottom in a fresh kernel: {counts}"
 
@@ -128,9 +138,12 @@ def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, ju
                 cell.scroll_into_view_if_needed()
                 image = cell.locator(".jp-OutputArea-output img").last
                 image.wait_for(timeout=10_000)
-                page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
-                                       timeout=10_000)
-                source, width, height = image.evaluate("img => [img.src.slice(0, 22), img.naturalWidth, img.naturalHeight]")
+                page.wait_for_function(
+                    "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=10_000
+                )
+                source, width, height = image.evaluate(
+                    "img => [img.src.slice(0, 22), img.naturalWidth, img.naturalHeight]"
+                )
                 assert source == "data:image/png;base64,", source
                 assert width > 0 and height > 0
                 rendered = page.locator(f'{PANEL} .jp-OutputArea-output[data-mime-type="image/png"] img').count()
@@ -138,7 +151,9 @@ def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, ju
 
                 # Still no error output after the pictures, and no dialog (kernel died, save failed...).
                 errors = page.locator(STDERR).all_text_contents()
-                assert not errors, "error or stderr output in the notebook:\n" + "\n---\n".join(e[:2000] for e in errors)
+                assert not errors, "error or stderr output in the notebook:\n" + "\n---\n".join(
+                    e[:2000] for e in errors
+                )
                 assert page.locator(".jp-Dialog").count() == 0, page.locator(".jp-Dialog").all_inner_texts()
             finally:
                 try:
