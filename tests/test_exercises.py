@@ -1,10 +1,11 @@
 """dalle_core.lab.exercises: the checks every exercise cell runs on a learner's answer."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from dalle_core.lab.exercises import check, cmp, digest
+from dalle_core.lab.exercises import answer_digest, check, check_answer, cmp, digest
 
 
 def test_cmp_reports_exact_and_approximate_and_raises_with_the_difference(capsys):
@@ -40,3 +41,23 @@ def test_digest_fingerprints_integers_only():
     assert digest(tokens) != digest(tokens + 1)
     with pytest.raises(TypeError, match="integer"):
         digest(torch.ones(3))
+
+
+def test_check_answer_compares_fingerprints_not_answers(capsys):
+    expected = answer_digest(0.25, decimals=2)
+    assert "0.25" not in expected
+    check_answer("share", 0.2500001, expected, decimals=2)
+    check_answer("share", ..., expected, decimals=2)
+    out = capsys.readouterr().out
+    assert "share: right" in out and "not answered yet" in out
+    with pytest.raises(AssertionError, match=r"share: not yet\. Hint: a quarter"):
+        check_answer("share", 0.3, expected, decimals=2, hint="a quarter")
+    # one spelling per answer: ints, floats, numpy and tensors; text case and spaces; sequences
+    assert answer_digest(3) == answer_digest(3.0) == answer_digest(torch.tensor(3)) == answer_digest(np.int64(3))
+    assert answer_digest(" Top  Left ") == answer_digest("top left") != answer_digest("top right")
+    pair = answer_digest((1, 2))
+    assert pair == answer_digest([1, 2]) == answer_digest(torch.tensor([1, 2])) != answer_digest((2, 1))
+    assert answer_digest({"b", "a"}) == answer_digest({"a", "b"})
+    assert answer_digest(True) != answer_digest(1)
+    with pytest.raises(TypeError, match="an answer must be"):
+        answer_digest(object())

@@ -132,10 +132,10 @@ def test_ends_with_exercises_and_has_solutions(path):
 # line is the heading "### Exercise N" (N = 1, 2, ...; a title may follow: "### Exercise 2: why 2n?"),
 # placed after the notebook's "## Exercises" heading. The exercise runs from that cell to the next
 # "### Exercise" heading (or the end of the notebook), and some code cell in it calls `cmp(` or
-# `check(` (dalle_core.lab.exercises): the check a learner runs on the answer. The check cells are
+# `check(` or `check_answer(` (dalle_core.lab.exercises): the check a learner runs on the answer. The check cells are
 # the same text in the notebook and in its solution, so the solution proves that the check passes.
 EXERCISE_HEADING = re.compile(r"\A### Exercise (\d+)\b")
-CHECK_CALL = re.compile(r"(?<![\w.])(cmp|check)\(")
+CHECK_CALL = re.compile(r"(?<![\w.])(cmp|check|check_answer)\(")
 
 
 def exercise_spans(notebook: nbformat.NotebookNode) -> dict[int, list]:
@@ -245,3 +245,58 @@ def test_the_seed_index_points_at_sections_that_exist():
     for notebook, quoted in links:
         for heading in re.findall(r"\"([^\"]+)\"", quoted):
             assert heading in headings(NOTEBOOKS / notebook), f"00's seed index: {notebook} has no heading {heading!r}"
+
+
+# ---- every number the prose states is one an output prints ------------------------------------
+# A number in a markdown cell with two or more significant digits ("0.28", "16", "2,730", "88 %")
+# must equal a number printed by some code cell of the same notebook, so that a re-executed
+# notebook whose outputs moved fails here instead of leaving its prose behind. Headings (section
+# and step numbers), LaTeX, links and citation years are not prose claims. What remains and is a
+# definition or an outside fact rather than a measurement is listed below, per notebook, with why.
+NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\w])")
+CITATION_YEAR = re.compile(r"(?:et al\.?|\()[^()\n]{0,40}?\b(?:19|20)\d\d\b|\b(?:19|20)\d\d\)")
+DEFINED_NUMBERS: dict[str, set[str]] = {}
+
+
+def significant_digits(text: str) -> int:
+    digits = text.replace(",", "").replace(".", "").lstrip("0")
+    return len(digits.rstrip("0")) if "." not in text else len(digits)
+
+
+def prose_numbers(source: str) -> list[str]:
+    """The numbers a markdown cell states, outside headings, LaTeX, links and citation years."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith("#")]
+    text = "\n".join(lines)
+    text = re.sub(r"\$\$.*?\$\$|\$[^$\n]+\$", " ", text, flags=re.S)  # LaTeX
+    text = re.sub(r"\]\([^)]*\)|<[^>]+>|https?://\S+", " ", text)  # link targets, tags, addresses
+    text = CITATION_YEAR.sub(" ", text)
+    found = []
+    for match in NUMBER.finditer(text):
+        number = match.group(0)
+        if significant_digits(number) >= 2:
+            found.append(number)
+    return found
+
+
+def printed_numbers(notebook: nbformat.NotebookNode) -> set[float]:
+    values = set()
+    for cell in code_cells(notebook):
+        for match in NUMBER.finditer(text_outputs(cell)):
+            values.add(float(match.group(0).replace(",", "")))
+    return values
+
+
+@pytest.mark.parametrize("path", ALL, ids=name)
+def test_every_number_in_the_prose_is_printed(path):
+    notebook = read(path)
+    printed = printed_numbers(notebook)
+    allowed = DEFINED_NUMBERS.get(name(path), set())
+    missing = sorted(
+        {number for cell in notebook.cells if cell.cell_type == "markdown" for number in prose_numbers(cell.source)
+         if number not in allowed and float(number.replace(",", "")) not in printed},
+        key=lambda n: float(n.replace(",", "")),
+    )
+    assert not missing, (
+        f"{name(path)}: the prose states {missing}, which no output prints: print what the text claims, "
+        "or list a definition in DEFINED_NUMBERS with the reason"
+    )

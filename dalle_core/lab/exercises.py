@@ -10,6 +10,11 @@ An exercise leaves its answer as `...` (Ellipsis) until the learner writes it: t
 then say "not answered yet" instead of failing, so the course notebooks run top to bottom,
 and the same check cells run on the filled-in answers in `notebooks/solutions/`.
 
+Two kinds of check keep the answer out of sight. A build exercise (the learner writes a
+piece of the model) is checked with `cmp` against the package's own function, run on the
+same tensors. A predict-then-measure exercise is checked with `check_answer` against a
+fingerprint of the right answer (`answer_digest`), so the check cell does not print it.
+
 The checks return None, so a check cell shows its printed line and no `Out[...]` value
 (a trailing `;` would hide one in Jupyter, but not when nbval re-runs the cell).
 """
@@ -76,3 +81,42 @@ def digest(value: Any, length: int = 12) -> str:
         raise TypeError("digest() takes integer data (tokens or labels); round floats first")
     data = array.astype(np.int64).tobytes() + repr(array.shape).encode()
     return hashlib.sha256(data).hexdigest()[:length]
+
+
+def _canonical(value: Any, decimals: int | None) -> str:
+    """One spelling per answer: numbers rounded to `decimals`, text lower-cased and stripped,
+    sequences element by element, so that 3, 3.0 and numpy's 3 share a fingerprint."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = round(float(value), decimals) if decimals is not None else float(value)
+        return str(int(number)) if number == int(number) else repr(number)
+    if isinstance(value, str):
+        return " ".join(value.lower().split())
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_canonical(v, decimals) for v in value) + ")"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(_canonical(v, decimals) for v in value)) + "}"
+    raise TypeError(f"an answer must be a number, a string, a bool or a sequence of them, got {type(value).__name__}")
+
+
+def answer_digest(value: Any, decimals: int | None = None) -> str:
+    """The fingerprint `check_answer` compares with: an exercise stores this, not the answer."""
+    return hashlib.sha256(_canonical(value, decimals).encode()).hexdigest()[:16]
+
+
+def check_answer(name: str, answer: Any, expected_digest: str, decimals: int | None = None, hint: str = "") -> None:
+    """Is `answer` the right one? Compared by fingerprint (`answer_digest`), so the check cell
+    never shows the answer; `decimals` rounds numbers first (give the answer to that many)."""
+    if answer is ...:
+        print(f"{name}: not answered yet (replace the ... above with your answer, then run this cell)")
+        return
+    if answer_digest(answer, decimals) != expected_digest:
+        raise AssertionError(f"{name}: not yet" + (f". Hint: {hint}" if hint else ""))
+    print(f"{name}: right")
