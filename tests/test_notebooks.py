@@ -251,7 +251,8 @@ def test_the_seed_index_points_at_sections_that_exist():
 # A number in a markdown cell with two or more significant digits ("0.28", "16", "2,730", "88 %")
 # must equal a number printed by some code cell of the same notebook, so that a re-executed
 # notebook whose outputs moved fails here instead of leaving its prose behind. Headings (section
-# and step numbers), LaTeX, links and citation years are not prose claims. What remains and is a
+# and step numbers), the **Time:** line (a reading estimate), LaTeX, links and citation years are
+# not prose claims. What remains and is a
 # definition or an outside fact rather than a measurement is listed below, per notebook, with why.
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\w])")
 CITATION_YEAR = re.compile(r"(?:et al\.?|\()[^()\n]{0,40}?\b(?:19|20)\d\d\b|\b(?:19|20)\d\d\)")
@@ -265,7 +266,7 @@ def significant_digits(text: str) -> int:
 
 def prose_numbers(source: str) -> list[str]:
     """The numbers a markdown cell states, outside headings, LaTeX, links and citation years."""
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith("#")]
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("#", "**Time:**"))]
     text = "\n".join(lines)
     text = re.sub(r"\$\$.*?\$\$|\$[^$\n]+\$", " ", text, flags=re.S)  # LaTeX
     text = re.sub(r"\]\([^)]*\)|<[^>]+>|https?://\S+", " ", text)  # link targets, tags, addresses
