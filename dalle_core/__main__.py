@@ -10,6 +10,7 @@ def _generate(args: argparse.Namespace) -> int:
     import torch
 
     from .pipeline import MinDalle
+    from .weights import atomic_write
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
@@ -25,9 +26,8 @@ def _generate(args: argparse.Namespace) -> int:
         args.text, args.seed, args.grid_size, is_seamless=args.seamless, temperature=args.temperature,
         top_k=args.top_k, supercondition_factor=args.supercondition_factor, progress=not args.quiet,
     )
-    partial = out.with_name(out.name + ".part" + out.suffix)  # never leave a half-written image
-    image.save(partial)
-    partial.replace(out)
+    with atomic_write(out) as partial:  # never leave a half-written image
+        image.save(partial)
     if not args.quiet:
         print(f"wrote {out} ({image.width}x{image.height})")
     return 0

@@ -11,7 +11,9 @@ random. Here every file is loaded strictly and a mismatch names the file and the
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,21 @@ import torch
 from torch import nn
 
 MODELS = ("mega", "mini")
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Write a file whole or not at all: the caller writes the path this yields (next to `path`,
+    same suffix, so that writers that read the suffix still work), and only a write that
+    finished is moved onto `path` (`os.replace`, atomic on one file system). A failed write
+    leaves no file behind, and an older `path` stays as it was."""
+    path = Path(path)
+    partial = path.with_name(f"{path.stem}.part{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 class CheckpointError(ValueError):

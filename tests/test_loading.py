@@ -115,3 +115,17 @@ def test_mini_decoder_file_in_mega_layout_is_refused(tmp_path):
         decoder = DalleBartDecoder(DalleConfig.mini().replace(layer_count=2))
     with pytest.raises(CheckpointError, match=r"missing keys: layers\.1\."):
         load_module(decoder, path, torch.float32, "cpu")
+
+
+def test_atomic_write_leaves_the_whole_file_or_none(tmp_path):
+    from dalle_core.weights import atomic_write
+
+    target = tmp_path / "grid.png"
+    with atomic_write(target) as partial:
+        assert partial.suffix == ".png" and partial != target
+        partial.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
+    with pytest.raises(OSError), atomic_write(target) as partial:  # a writer that fails half way
+        partial.write_bytes(b"half")
+        raise OSError("disk full")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
