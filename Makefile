@@ -1,8 +1,9 @@
 # make lab        opens the course in JupyterLab (token auth, localhost only): Jupyter draws a random token and
 #                 prints the URL with it (a token given on the command line is printed as "..."); JUPYTER_TOKEN sets one
-# make test       everything: the package's tests (with the browser test where Chromium is present), every notebook
+# make test       everything: the lint gate, the package's tests (with the browser test where Chromium is present), every notebook
 #                 re-executed (strict nbval), and again on portable math-library code paths (test-portable)
-# make test-fast  the inner loop: the package's tests not marked slow, no notebooks (under 2 minutes)
+# make test-fast  the inner loop: the lint gate and the package's tests not marked slow, no notebooks (under 2 minutes)
+# make lint       ruff check . (rules in pyproject.toml); make test and make test-fast run it first
 # make html       exports the course as a static site in site/ (offline: MathJax copied beside the pages);
 # make html-student  the same without solutions, in site-student/ (web pages and slides)
 # make slides     reveal.js slides of the lecture notebooks in site/slides/ (offline)
@@ -33,7 +34,7 @@ TORCH_INDEX ?= $(shell [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/d
 PORTABLE_ENV := MKL_ENABLE_INSTRUCTIONS=SSE4_2 DNNL_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default \
 	DALLE_CORE_THREADS=2 OMP_NUM_THREADS=2
 
-.PHONY: lab test test-fast test-package test-notebooks test-portable browser-check bench html html-student slides docs clean-venv
+.PHONY: lab lint test test-fast test-package test-notebooks test-portable browser-check bench html html-student slides docs clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +42,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@# the CPU index when it answers within 5 s; else (offline mirrors, closed networks) the default index
 	@if [ -n "$(TORCH_INDEX)" ] && $(BIN)/python -c "import urllib.request as r; r.urlopen('$(TORCH_INDEX)/torch/', timeout=5)" 2>/dev/null \
 		&& echo "torch: the CPU build from $(TORCH_INDEX)" \
-		&& $(BIN)/pip install --quiet -c constraints.txt --index-url $(TORCH_INDEX) torch==2.13.0; then :; \
+		&& $(BIN)/pip install --quiet -c constraints.txt --index-url $(TORCH_INDEX) torch; then :; \
 	else \
 		if [ -n "$(TORCH_INDEX)" ]; then echo "torch: $(TORCH_INDEX) did not answer, using the default index"; fi; \
-		$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0; \
+		$(BIN)/pip install --quiet -c constraints.txt torch; \
 	fi
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
@@ -76,10 +77,13 @@ browser-check: $(CHROMIUM)
 test: test-package test-notebooks test-portable
 	@[ -x "$(CHROMIUM)" ] || echo "NOTE: the browser test (tests/browser) was SKIPPED: $(CHROMIUM) is missing. To run it: as root, apt-get install chromium (Debian/Ubuntu), then make test again; or set DALLE_CHROMIUM=/path/to/chromium."
 
-test-package: $(STAMP) browser-check
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test-package: $(STAMP) browser-check lint
 	$(BIN)/python -m pytest -q tests
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) lint
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 test-notebooks: $(STAMP)

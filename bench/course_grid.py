@@ -1,4 +1,4 @@
-"""How long the course model takes to draw one 3x3 grid on the CPU (issue 12's budget: 5 s with 2 threads).
+"""How long the course model takes to draw one 3x3 grid on the CPU (the figure docs/course-model.md quotes).
 
     .venv/bin/python bench/course_grid.py              # 2 threads, 5 timed calls after a warm-up
     .venv/bin/python bench/course_grid.py --threads 1
@@ -18,12 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--grid-size", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 

@@ -1,4 +1,4 @@
-"""The GPU check of issue 16 in one command, under 4 minutes on an H100/H200 (float16).
+"""The GPU check in one command, under 4 minutes on an H100/H200 (float16).
 
 Makes Mega-size random weights on the GPU (bench/run.py's make_weights), then runs
 dalle_core and min-dalle 0.4.11 each in a fresh process per dtype and prints one table:
@@ -7,7 +7,8 @@ memory, whether the same seed gave the same image every time, whether the two pr
 drew the same image, and (dalle_core) whether the CUDA graph's tokens equal those of the
 same fixed-shape step run without a graph. It also says whether the memory-efficient
 attention kernel takes the decoder's shapes (else attention falls back to the formula)
-and what capturing a graph costs.
+and what capturing the step's CUDA graph costs (a `graph.CapturedStep` built and timed on its
+own, with the shapes of each grid).
 
 The GPU machine has torch but neither min-dalle nor emoji, and cannot download: copy them
 from this venv into an ignored folder here, carry it, and put it on PYTHONPATH there:
@@ -17,7 +18,7 @@ from this venv into an ignored folder here, carry it, and put it on PYTHONPATH t
     PYTHONPATH=$PWD:$PWD/build/gpu-deps python3 bench/gpu_check.py --json $OUT/gpu_check.json
     # all three dtypes (about twice as long: min-dalle gets one timed call after its warm-up):
     ... python3 bench/gpu_check.py --dtypes float16,bfloat16,float32 --min-dalle-calls 1
-    # and to write docs/performance.md's GPU section from the same run:
+    # and to write docs/performance.md's GPU tables from the same run:
     ... python3 bench/gpu_check.py --out docs/performance.md && cp docs/performance.md $OUT/
 
 Smoke test without a GPU (the course model, dalle_core only; min-dalle has no tiny model):
@@ -41,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import run as bench  # noqa: E402  bench/run.py: the weights, the floor, the report
+
+from dalle_core.__main__ import report_errors  # noqa: E402
 
 PROMPT, SEED = bench.PROMPT, bench.SEED
 
@@ -73,6 +76,32 @@ def attention_probe(model) -> str:
     return "; ".join(answers)
 
 
+def capture_seconds(model, grid_size: int) -> float:
+    """Seconds to record one CUDA graph of the decoder step, as `MinDalle` does at the start of
+    each generation: a `StaticDecodeStep` over the grid's cache and inputs (zeros: a capture's
+    cost depends on the shapes, not the values), then `CapturedStep` built and timed."""
+    import torch
+
+    from dalle_core.graph import CapturedStep, StaticDecodeStep
+    from dalle_core.pipeline import new_attention_state
+
+    config, n, device, dtype = model.config, grid_size**2, model.device, model.attention_state_dtype
+    with torch.inference_mode():
+        attention_mask = torch.ones(2 * n, 1, 1, config.text_token_count, dtype=torch.bool, device=device)
+        encoder_state = torch.zeros(2 * n, config.text_token_count, config.embed_count, device=device)
+        keys_values = [(k.to(dtype), v.to(dtype))
+                       for k, v in model.decoder.encoder_keys_values(encoder_state.to(model.dtype))]
+        image_tokens = torch.full((n, config.image_token_count + 1), config.image_start_token, device=device)
+        attention_state = new_attention_state(config, n, dtype, device)
+        step = StaticDecodeStep(model.decoder, attention_mask, keys_values, attention_state, image_tokens,
+                                temperature=1.0, top_k=256, supercondition_factor=16.0)
+        torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        CapturedStep(step)
+        torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+
 def worker(kind: str, models_root: str, model_name: str, dtype_name: str, device: str, grids: list[int],
            calls: int) -> dict:
     """Load one program, then per grid size: a first call, `calls` more, the checks."""
@@ -81,26 +110,14 @@ def worker(kind: str, models_root: str, model_name: str, dtype_name: str, device
     dtype = getattr(torch, dtype_name)
     is_cuda = device == "cuda"
     sync = torch.cuda.synchronize if is_cuda else (lambda: None)
-    capture_seconds: list[float] = []
     start = time.perf_counter()
     if kind == "ours":
-        import dalle_core.pipeline as pipeline
+        from dalle_core.pipeline import MinDalle
 
         if model_name == "tiny":
-            model = pipeline.MinDalle(dtype=dtype, device=device, is_verbose=False)
+            model = MinDalle(dtype=dtype, device=device, is_verbose=False)
         else:
-            model = pipeline.MinDalle(models_root, dtype=dtype, device=device, is_mega=model_name == "mega",
-                                      is_verbose=False)
-
-        class TimedCapture(pipeline.CapturedStep):  # what capturing a graph costs, per generation
-            def __init__(self, step):
-                sync()
-                begin = time.perf_counter()
-                super().__init__(step)
-                sync()
-                capture_seconds.append(time.perf_counter() - begin)
-
-        pipeline.CapturedStep = TimedCapture
+            model = MinDalle(models_root, dtype=dtype, device=device, is_mega=model_name == "mega", is_verbose=False)
         detokenize = lambda tokens: model.detokenizer(False, tokens)  # noqa: E731
     else:
         import min_dalle.min_dalle as reference
@@ -129,11 +146,11 @@ def worker(kind: str, models_root: str, model_name: str, dtype_name: str, device
             tokens_other = model.generate_image_tokens(PROMPT, SEED, grid)
             model.decode_path = None
             entry["graph_equals_static"] = float(torch.equal(tokens_default, tokens_other))
+            if is_cuda:
+                entry["capture_seconds"] = capture_seconds(model, grid)
         result[str(images)] = entry
-    if kind == "ours":
-        result["capture_seconds"] = capture_seconds
-        if is_cuda:
-            result["efficient_attention"] = attention_probe(model)
+    if kind == "ours" and is_cuda:
+        result["efficient_attention"] = attention_probe(model)
     return result
 
 
@@ -169,35 +186,36 @@ def yes_no(value: float | None) -> str:
 
 
 def print_table(results: dict, grids: list[int]) -> None:
-    header = ("| device | dtype | images | program | first call s | later s (median) | ratio first/later | peak MiB "
-              "| same seed, same image | same as min-dalle | graph = static step |")
-    print(header)
-    print("|" + "---|" * header.count(" | ") + "---|")
+    header = ["device", "dtype", "images", "program", "first call s", "later s (median)", "ratio first/later",
+              "peak MiB", "same seed, same image", "same as min-dalle", "graph = static step"]
+    rows, notes = [], []
     for dtype, programs in results.items():
         ours, ref = programs.get("dalle_core", {}), programs.get("min-dalle", {})
-        for grid in grids:
-            key = str(grid * grid)
+        for key in (str(grid * grid) for grid in grids):
             for program, r in programs.items():
                 if "error" in r:
-                    print(f"| | {dtype} | {key} | {program} | fails: {r['error'][:100]} |")
+                    rows.append(["", dtype, key, program, f"fails: {r['error'][:100]}"])
                     continue
                 e = r[key]
                 same_ref = ""
                 if program == "dalle_core" and key in ref:
                     same_ref = "yes" if e["image_sum"] == ref[key]["image_sum"] else "no"
-                print(f"| {e['device_name']} | {dtype} | {key} | {program} | {e['first_seconds']:.2f} | "
-                      f"{e['seconds']:.2f} | {e['first_seconds'] / e['seconds']:.2f} | {e['peak_mib']:.0f} | "
-                      f"{yes_no(e['repeats_same'])} | {same_ref} | {yes_no(e.get('graph_equals_static'))} |")
-        if ours.get("capture_seconds"):
-            captures = ", ".join(f"{1000 * s:.0f}" for s in ours["capture_seconds"])
-            print(f"\n{dtype}: dalle_core loaded in {ours['load_seconds']:.1f} s; graph captures took [{captures}] ms")
+                rows.append([e["device_name"], dtype, key, program, f"{e['first_seconds']:.2f}", f"{e['seconds']:.2f}",
+                             f"{e['first_seconds'] / e['seconds']:.2f}", f"{e['peak_mib']:.0f}",
+                             yes_no(e["repeats_same"]), same_ref, yes_no(e.get("graph_equals_static"))])
+        captures = [f"{key} image(s) {1000 * e['capture_seconds']:.0f} ms"
+                    for key, e in ours.items() if isinstance(e, dict) and "capture_seconds" in e]
+        if captures:
+            notes.append(f"{dtype}: dalle_core loaded in {ours['load_seconds']:.1f} s; "
+                         f"one graph capture took {', '.join(captures)}")
         if "efficient_attention" in ours:
-            print(f"{dtype}: memory-efficient attention takes the shapes: {ours['efficient_attention']}")
+            notes.append(f"{dtype}: memory-efficient attention takes the shapes: {ours['efficient_attention']}")
         if "load_seconds" in ref:
-            print(f"{dtype}: min-dalle loaded in {ref['load_seconds']:.1f} s")
+            notes.append(f"{dtype}: min-dalle loaded in {ref['load_seconds']:.1f} s")
+    print("\n".join(bench.table(header, rows) + [""] + notes))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", choices=["ours", "min-dalle"], help=argparse.SUPPRESS)
     parser.add_argument("--models-root", help="reuse weights written before (else a temporary folder)")
@@ -210,9 +228,15 @@ def main() -> int:
     parser.add_argument("--skip-min-dalle", action="store_true")
     parser.add_argument("--process-timeout", type=float, default=230, help="seconds for one program's process")
     parser.add_argument("--json", help="also save every number here")
-    parser.add_argument("--out", help="write the GPU section of this report (docs/performance.md)")
+    parser.add_argument("--out", help="write the GPU tables of this report (docs/performance.md)")
     parser.add_argument("--prepare-deps", metavar="FOLDER", help="copy min-dalle and emoji here and stop")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    return report_errors(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    if not all(g.strip().isdigit() and int(g) > 0 for g in args.grids.split(",")):
+        raise ValueError(f"--grids must be positive integers separated by commas, such as 1,3; got {args.grids!r}")
     grids = [int(g) for g in args.grids.split(",")]
     if args.prepare_deps:
         prepare_deps(Path(args.prepare_deps))
@@ -226,8 +250,7 @@ def main() -> int:
 
     began = time.perf_counter()
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("no CUDA GPU here; for a smoke test: --device cpu --model tiny --grids 1 --calls 1")
-        return 2
+        raise ValueError("no CUDA GPU here; for a smoke test: --device cpu --model tiny --grids 1 --calls 1")
     with_min_dalle = not args.skip_min_dalle and args.model != "tiny"
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,9 +1,19 @@
-"""Command line: `python -m dalle_core {generate, shapes, fetch, verify, convert, ...}`."""
+"""Command line: `python -m dalle_core {generate, shapes, fetch, verify, convert, ...}`.
+
+Every command computes on DALLE_CORE_THREADS torch threads, else one (as the notebooks do),
+unless its --threads says otherwise. Bad input ends the command with one line on stderr and
+exit code 2 (`report_errors`), before any heavy work.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from . import thread_count
+
+USAGE_ERRORS = (ValueError, TypeError, FileNotFoundError)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -74,18 +84,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fetch_cli(sub)
     add_convert_cli(sub)
-    add_train_cli(sub)
-    add_evaluate_cli(sub)
+    threads_help = "torch CPU threads (default: DALLE_CORE_THREADS, else 1)"
+    for add_cli in (add_train_cli, add_evaluate_cli):  # the long computations: their own thread count
+        add_cli(sub).add_argument("--threads", type=int, default=0, help=threads_help)
     return parser
+
+
+def report_errors(command: Callable[[], int]) -> int:
+    """Run `command`; bad input (ValueError, TypeError, FileNotFoundError) becomes one line on
+    stderr and exit code 2, the convention of every command line here (bench/ too)."""
+    try:
+        return command()
+    except USAGE_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    threads = getattr(args, "threads", 0) or thread_count()  # train and evaluate have --threads
+    if threads < 1:
+        raise ValueError(f"--threads must be a positive integer, got {threads}")
+    torch.set_num_threads(threads)
+    return args.func(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return report_errors(lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,9 @@ from .trace import is_recording, record
 
 # On CUDA the fused attention is pinned to the memory-efficient kernel, the plain formula
 # (MATH) where that kernel refuses the inputs: both take a mask, compute each output without
-# atomics or split reductions, and need no per-shape setup. Left to itself, torch ran cuDNN's
-# kernel there (issue 16's profile on an H200), which builds a plan for every new shape: the
-# likely cause of a 14-16 s first call. Flash attention takes no mask at all.
-# docs/performance.md ("On a GPU") gives the whole reasoning.
+# atomics or split reductions, and need no per-shape setup. Left to itself, torch may choose
+# cuDNN's kernel, which builds a plan for every new shape (a long first call). Flash
+# attention takes no mask at all. docs/performance.md ("On a GPU") gives the whole reasoning.
 CUDA_ATTENTION_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 

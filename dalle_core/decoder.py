@@ -88,8 +88,7 @@ class DecoderLayer(nn.Module):
         decoder_state = decoder_state + self.self_attn_layer_norm(x)
 
         x = self.pre_encoder_attn_layer_norm(decoder_state)
-        encoder_keys, encoder_values = encoder_keys_values
-        x = self.encoder_attn(x, encoder_keys, encoder_values, attention_mask)
+        x = self.encoder_attn(x, *encoder_keys_values, attention_mask)  # the text's keys and values
         decoder_state = decoder_state + self.encoder_attn_layer_norm(x)
 
         return decoder_state + self.glu(decoder_state)

@@ -1,10 +1,10 @@
 """The decoder step with static shapes, and the CUDA graph that replays it.
 
-On a GPU one eager decoder step of DALL·E Mega launches about 700 small kernels, and the
-launches, not the arithmetic, set the pace: the GPU sat idle three quarters of the time
-(issue 16). A CUDA graph records the kernels of one step once and replays them all with
-one launch. It replays addresses and shapes as recorded, so the step must keep every
-tensor's shape and address from one position to the next:
+On a GPU one eager decoder step of DALL·E Mega launches hundreds of small kernels, and the
+launches, not the arithmetic, set the pace (docs/performance.md has the profile). A CUDA
+graph records the kernels of one step once and replays them all with one launch. It
+replays addresses and shapes as recorded, so the step must keep every tensor's shape and
+address from one position to the next:
 
 - the cache is read at its full length under the mask `slot <= i`
   (inside `DalleBartDecoder.fixed_length()`), not as slots 0..i;

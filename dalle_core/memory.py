@@ -11,8 +11,8 @@ only above a threshold that it *raises* each time such a block is freed (up to 3
 After loading a model, the many freed file tensors have pushed the threshold up, so the
 VQGAN's 32 MiB activations come from the heap, where freed memory stays in the process.
 The peak then counts activations that are long dead. A fixed threshold keeps every block
-of at least 1 MiB on its own mapping: the peak is what is alive at one moment.
-Measured on DALL·E Mini, float32, one image: peak RSS 2450 -> 2343 MiB (docs/performance.md).
+of at least 1 MiB on its own mapping: the peak is what is alive at one moment
+(docs/performance.md gives what it saves on DALL·E Mini).
 """
 from __future__ import annotations
 
@@ -130,8 +130,6 @@ def check_memory(
 ) -> None:
     """Refuse, before any work, a grid whose generation would not fit in free memory (a
     ValueError with the estimate and the limit), rather than fail in torch's allocator later."""
-    if device.type == "meta":  # shapes traced without memory (lab.shapes)
-        return
     parts = generation_bytes(config, vqgan_config, grid_size**2, dtype, attention_dtype)
     needed = sum(parts.values())
     limit, source = available_memory(device)

@@ -5,8 +5,8 @@ The path of one prompt (shapes for DALL·E Mega, a 4x4 grid, n = 16 images):
     text -> tokens -> text_tokens (2, 64): row 0 the empty prompt, row 1 the prompt
     -> encoder_state (2, 64, 2048) -> expanded to 2n = 32 rows: n unconditional, n conditional
     -> 256 decoder steps, each: prev_tokens (16, 1) -> logits (32, 1, 16416)
-       -> supercondition (16, 16384) -> one sampled token per image
-    -> image_tokens (16, 256) -> VQGAN -> (1024, 1024, 3) grid
+       -> logits superconditioned (16, 16384) -> one sampled token per image
+    -> image_tokens (16, 257): the start token, then 256 codes -> VQGAN -> image grid (1024, 1024, 3)
 
 Differences from min-dalle 0.4.11, each a fix: no network when the files are present
 (and none at all unless allow_download=True); strict loading with clear errors; the
@@ -18,7 +18,6 @@ from a CUDA graph (`dalle_core.graph`).
 """
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,30 +25,20 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from .config import TINY_ROOT, DalleConfig, VQGanConfig, load_model_config
 from .decoder import DalleBartDecoder
 from .encoder import DalleBartEncoder, text_attention_mask
 from .graph import CapturedStep, StaticDecodeStep, choose_decode_path
 from .memory import attention_state_bytes, check_memory, return_large_blocks_promptly
-from .sampling import check_settings
-from .tokenizer import PAD_ID, TextTokenizer, fit_tokens
-from .trace import record
-from .vqgan import VQGanDetokenizer, grid_to_images
-from .weights import load_module, model_files, require_files
+from .sampling import check_seed, check_settings
+from .tokenizer import TextTokenizer, check_prompt, pack_text_tokens
+from .trace import progress_bar, record
+from .vqgan import VQGanDetokenizer, check_grid_size, check_image_tokens, grid_to_images
+from .weights import ModelFiles, load_module, model_files, require_files, resolve_device, tiny_files
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 PROGRESSIVE_FRAMES = 8  # min-dalle yields every 32 of 256 tokens; any model: 8 frames
-
-
-def pack_text_tokens(tokens: list[int], text_token_count: int, device: str | torch.device = "cpu") -> torch.Tensor:
-    """(2, text_token_count): row 0 `[<s>, </s>, pad...]` (the empty prompt), row 1 the prompt."""
-    tokens = fit_tokens(tokens, text_token_count)
-    text_tokens = torch.full((2, text_token_count), PAD_ID, dtype=torch.long)
-    text_tokens[0, :2] = torch.tensor([tokens[0], tokens[-1]])
-    text_tokens[1, : len(tokens)] = torch.tensor(tokens)
-    return text_tokens.to(device)
 
 
 def expanded_indices(image_count: int) -> list[int]:
@@ -73,47 +62,6 @@ def default_attention_dtype(dtype: torch.dtype, device: torch.device) -> torch.d
     return torch.float32 if device.type == "cpu" else dtype
 
 
-def check_grid_size(grid_size: Any) -> int:
-    if isinstance(grid_size, bool):
-        raise TypeError("grid_size must be an integer, got a bool")
-    try:
-        grid_size = operator.index(grid_size)
-    except TypeError:
-        raise TypeError(f"grid_size must be an integer such as 3 (a 3x3 grid), got {grid_size!r}") from None
-    if grid_size < 1:
-        raise ValueError(f"grid_size must be at least 1, got {grid_size}")
-    return grid_size
-
-
-def check_prompt(tokenizer: TextTokenizer, text: Any) -> None:
-    """Refuse a prompt none of whose words the model can read (see `TextTokenizer.unreadable_words`).
-
-    Refused, not just warned about: such a prompt tokenizes to the empty prompt, so the
-    model would spend the whole generation drawing an unconditional picture that ignores
-    what was asked, and a warning is easy to miss beside a picture. The empty prompt ""
-    itself is allowed: asking for an unconditional picture is a choice."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    words = text.split()
-    unreadable = tokenizer.unreadable_words(text)
-    if words and len(unreadable) == len(words):
-        shown = " ".join(unreadable)
-        raise ValueError(
-            f"the model can read no word of the prompt {shown!r}: DALL·E Mini reads English "
-            "(ASCII letters, digits, punctuation, emoji); this prompt would draw the same as the empty prompt \"\" "
-            "(pass \"\" for that)"
-        )
-
-
-def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool):
-        raise TypeError("seed must be an integer, got a bool")
-    try:
-        return operator.index(seed)
-    except TypeError:
-        raise TypeError(f"seed must be an integer (a value <= 0 means a random seed), got {seed!r}") from None
-
-
 def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:
     """A (H, W, 3) image, float 0..255 or uint8, as a PIL image (truncating, as min-dalle)."""
     if isinstance(image, torch.Tensor):
@@ -124,20 +72,6 @@ def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:
     if image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
     return Image.fromarray(image)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'mps'") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' was asked for but Apple's MPS is not available; use device='cpu'")
-    return device
 
 
 class MinDalle:
@@ -152,18 +86,14 @@ class MinDalle:
     # None: a CUDA graph of the fixed-shape step on CUDA, the eager step elsewhere and while
     # recording; 'eager', 'static' or 'graph' to choose (see dalle_core.graph)
     decode_path: str | None = None
+    # True only for modules on the meta device (lab.shapes): their tensors take no memory and
+    # hold no values, so the checks that read them (free memory, token values) are skipped
+    shapes_only: bool = False
 
     def __init__(
-        self,
-        models_root: str | Path | None = None,
-        dtype: torch.dtype = torch.float32,
-        device: str | torch.device | None = None,
-        is_mega: bool = True,
-        is_reusable: bool = True,
-        is_verbose: bool = True,
-        *,
-        model: str | None = None,
-        allow_download: bool = False,
+        self, models_root: str | Path | None = None, dtype: torch.dtype = torch.float32,
+        device: str | torch.device | None = None, is_mega: bool = True, is_reusable: bool = True,
+        is_verbose: bool = True, *, model: str | None = None, allow_download: bool = False,
         attention_state_dtype: torch.dtype | None = None,
     ):
         if dtype not in DTYPES or attention_state_dtype not in (None, *DTYPES):
@@ -172,54 +102,36 @@ class MinDalle:
             model = "tiny" if models_root is None else ("mega" if is_mega else "mini")
         if model not in ("mega", "mini", "tiny"):
             raise ValueError(f"unknown model {model!r}; choose 'mega', 'mini' or 'tiny' (the course model)")
-        self.model = model
-        self.is_mega = model == "mega"
+        if model != "tiny" and models_root is None:
+            raise ValueError(f"model {model!r} needs models_root, the folder with min-dalle's layout")
+        self.model, self.is_mega = model, model == "mega"
         self.device = resolve_device(device)
         self.dtype = dtype
         self.attention_state_dtype = attention_state_dtype or default_attention_dtype(dtype, self.device)
-        self.is_reusable = is_reusable
-        self.is_verbose = is_verbose
+        self.is_reusable, self.is_verbose = is_reusable, is_verbose
         self._say(f"using device {self.device}")
 
         if model == "tiny":
-            root = Path(models_root) if models_root is not None else TINY_ROOT
-            names = ("vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt")
-            self.paths = {name.split(".")[0]: root / name for name in names}
-            missing = [p for p in [*self.paths.values(), root / "config.json"] if not p.is_file()]
-            if missing:
-                raise FileNotFoundError(
-                    "the course model's files are missing: " + ", ".join(map(str, missing))
-                    + "; reinstall dalle_core or rebuild them with `python -m dalle_core train`"
-                )
-            self.config, self.vqgan_config = load_model_config(root)
+            self.files: ModelFiles | None = tiny_files(TINY_ROOT if models_root is None else models_root)
         else:
-            if models_root is None:
-                raise ValueError(f"model {model!r} needs models_root, the folder with min-dalle's layout")
-            files = model_files(models_root, model)
-            if files.missing() and allow_download:
+            self.files = model_files(models_root, model)
+            if self.files.missing() and allow_download:
                 from .hub.fetch import fetch_model
 
                 fetch_model(model, models_root, progress=is_verbose)
-            require_files(files, model)
-            self.paths = {"vocab": files.vocab, "merges": files.merges, "encoder": files.encoder,
-                          "decoder": files.decoder, "detoker": files.detoker}
-            self.config = DalleConfig.from_name(model)
-            self.vqgan_config = VQGanConfig.dalle()
+        require_files(self.files, model)
+        presets = (DalleConfig.from_name(model), VQGanConfig.dalle()) if model != "tiny" else None
+        self.config, self.vqgan_config = presets or load_model_config(self.files.config.parent)
         self._init_modules()
 
     @classmethod
     def from_modules(
-        cls,
-        tokenizer: TextTokenizer,
-        encoder: DalleBartEncoder,
-        decoder: DalleBartDecoder,
-        detokenizer: VQGanDetokenizer,
-        is_verbose: bool = False,
-        attention_state_dtype: torch.dtype | None = None,
+        cls, tokenizer: TextTokenizer, encoder: DalleBartEncoder, decoder: DalleBartDecoder,
+        detokenizer: VQGanDetokenizer, is_verbose: bool = False, attention_state_dtype: torch.dtype | None = None,
     ) -> MinDalle:
         """Wrap modules already in memory (random weights in tests, a model being trained)."""
         self = cls.__new__(cls)
-        self.model, self.is_mega, self.paths = "custom", False, {}
+        self.model, self.is_mega, self.files = "custom", False, None
         self.config, self.vqgan_config = decoder.config, detokenizer.config
         self.device = next(decoder.parameters()).device
         self.dtype = next(decoder.parameters()).dtype
@@ -237,7 +149,7 @@ class MinDalle:
         if self.device.type == "cpu":  # peaks count live tensors only (see dalle_core/memory.py)
             return_large_blocks_promptly()
         self._say("initializing TextTokenizer")
-        self.tokenizer = TextTokenizer.from_files(self.paths["vocab"], self.paths["merges"])
+        self.tokenizer = TextTokenizer.from_files(self.files.vocab, self.files.merges)
         self.encoder = self.decoder = self.detokenizer = None
         if self.is_reusable:
             self.init_encoder()
@@ -251,16 +163,16 @@ class MinDalle:
 
     def init_encoder(self) -> None:
         self._say("initializing DalleBartEncoder")
-        self.encoder = self._build(DalleBartEncoder, self.config, self.paths["encoder"], self.dtype)
+        self.encoder = self._build(DalleBartEncoder, self.config, self.files.encoder, self.dtype)
 
     def init_decoder(self) -> None:
         self._say("initializing DalleBartDecoder")
-        self.decoder = self._build(DalleBartDecoder, self.config, self.paths["decoder"], self.dtype)
+        self.decoder = self._build(DalleBartDecoder, self.config, self.files.decoder, self.dtype)
 
     def init_detokenizer(self) -> None:
         # float32 always, as min-dalle: the VQGAN is small and its activations overflow float16
         self._say("initializing VQGanDetokenizer")
-        self.detokenizer = self._build(VQGanDetokenizer, self.vqgan_config, self.paths["detoker"], torch.float32)
+        self.detokenizer = self._build(VQGanDetokenizer, self.vqgan_config, self.files.detoker, torch.float32)
 
     def _release(self, name: str) -> None:
         if not self.is_reusable:
@@ -281,22 +193,17 @@ class MinDalle:
 
     @torch.inference_mode()
     def image_token_stream(
-        self,
-        text: str,
-        seed: int = -1,
-        grid_size: int = 1,
-        temperature: float = 1.0,
-        top_k: int = 256,
-        supercondition_factor: float = 16.0,
-        every: int | None = None,
-        is_verbose: bool = False,
+        self, text: str, seed: int = -1, grid_size: int = 1, temperature: float = 1.0, top_k: int = 256,
+        supercondition_factor: float = 16.0, every: int | None = None, is_verbose: bool = False,
         progress: bool | None = None,
     ) -> Iterator[torch.Tensor]:
         """Yield image_tokens (n, 1 + image_token_count) every `every` steps and at the end."""
         grid_size, seed = check_grid_size(grid_size), check_seed(seed)
         check_settings(temperature, top_k, supercondition_factor)  # before any work is done
         check_prompt(self.tokenizer, text)
-        check_memory(self.config, self.vqgan_config, grid_size, self.dtype, self.attention_state_dtype, self.device)
+        if not self.shapes_only:
+            check_memory(self.config, self.vqgan_config, grid_size, self.dtype, self.attention_state_dtype,
+                         self.device)
         image_count = grid_size**2
 
         text_tokens = self.text_tokens(text, is_verbose)
@@ -316,14 +223,8 @@ class MinDalle:
 
     @torch.inference_mode()
     def sample_image_tokens(
-        self,
-        text_tokens: torch.Tensor,
-        encoder_state: torch.Tensor,
-        settings: tuple[float, int, float],
-        seed: int = -1,
-        every: int | None = None,
-        is_verbose: bool = False,
-        progress: bool | None = None,
+        self, text_tokens: torch.Tensor, encoder_state: torch.Tensor, settings: tuple[float, int, float],
+        seed: int = -1, every: int | None = None, is_verbose: bool = False, progress: bool | None = None,
     ) -> Iterator[torch.Tensor]:
         """The decoding loop for any 2n rows: n unconditional, then n conditional.
 
@@ -367,20 +268,16 @@ class MinDalle:
         show = self.is_verbose if progress is None else progress
         last = config.image_token_count - 1
         try:
-            for i in tqdm(range(config.image_token_count), desc="image tokens", disable=not show, leave=False):
+            for i in progress_bar(range(config.image_token_count), "image tokens", show, leave=False):
                 if step is not None:
                     step()
                 else:
                     record("prev_tokens", image_tokens[:, [i]])
                     record("token_index", token_indices[[i]])
                     image_tokens[:, i + 1], attention_state = self.decoder.sample_tokens(
-                        settings,
-                        attention_mask=attention_mask,
-                        encoder_state=encoder_state,
-                        attention_state=attention_state,
-                        prev_tokens=image_tokens[:, [i]],
-                        token_index=token_indices[[i]],
-                        encoder_keys_values=encoder_keys_values,
+                        settings, attention_mask=attention_mask, encoder_state=encoder_state,
+                        attention_state=attention_state, prev_tokens=image_tokens[:, [i]],
+                        token_index=token_indices[[i]], encoder_keys_values=encoder_keys_values,
                     )
                 if every and (i + 1) % every == 0 and i < last:
                     yield image_tokens  # the decoder stays loaded: more steps follow
@@ -413,22 +310,17 @@ class MinDalle:
             self.init_detokenizer()
         if is_verbose:
             print("detokenizing image")
-        grid = self.detokenizer(is_seamless, self.drawable_tokens(image_tokens))
+        image_tokens = self.drawable_tokens(image_tokens)
+        if not self.shapes_only:
+            check_image_tokens(image_tokens, self.vqgan_config.vocab_count)
+        grid = self.detokenizer(is_seamless, image_tokens)
         self._release("detokenizer")
         return grid
 
     def generate_raw_image_stream(
-        self,
-        text: str,
-        seed: int = -1,
-        grid_size: int = 1,
-        progressive_outputs: bool = False,
-        is_seamless: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 256,
-        supercondition_factor: float = 16.0,
-        is_verbose: bool = False,
-        progress: bool | None = None,
+        self, text: str, seed: int = -1, grid_size: int = 1, progressive_outputs: bool = False,
+        is_seamless: bool = False, temperature: float = 1.0, top_k: int = 256, supercondition_factor: float = 16.0,
+        is_verbose: bool = False, progress: bool | None = None,
     ) -> Iterator[torch.Tensor]:
         """Grids (g*H, g*W, 3) of floats 0..255: 8 frames if progressive (every 32 tokens for mega), else one."""
         every = max(1, self.config.image_token_count // PROGRESSIVE_FRAMES) if progressive_outputs else None

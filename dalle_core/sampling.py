@@ -10,6 +10,8 @@ same tokens.
 from __future__ import annotations
 
 import math
+import operator
+from typing import Any
 
 import torch
 
@@ -33,6 +35,16 @@ def check_settings(temperature: float, top_k: int, supercondition_factor: float)
         raise TypeError(f"top_k must be an integer, got {top_k!r}")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
+
+
+def check_seed(seed: Any) -> int:
+    """The seed as an int; a value <= 0 asks for a random seed, as in min-dalle."""
+    if isinstance(seed, bool):
+        raise TypeError("seed must be an integer, got a bool")
+    try:
+        return operator.index(seed)
+    except TypeError:
+        raise TypeError(f"seed must be an integer (a value <= 0 means a random seed), got {seed!r}") from None
 
 
 def supercondition(logits: torch.Tensor, supercondition_factor: float | torch.Tensor) -> torch.Tensor:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from math import inf
 from pathlib import Path
+from typing import Any
 
+import torch
 from emoji import demojize
 
 WORD_START = chr(ord(" ") + 256)  # 'Ġ': GPT-2's byte-level stand-in for a leading space
@@ -121,3 +124,39 @@ def fit_tokens(tokens: list[int], text_token_count: int) -> list[int]:
     if len(tokens) <= text_token_count:
         return list(tokens)
     return list(tokens[: text_token_count - 1]) + [tokens[-1]]
+
+
+def pack_rows(token_lists: Sequence[Sequence[int]], text_token_count: int) -> torch.Tensor:
+    """Tokenized texts as encoder rows (n, text_token_count): each cut by `fit_tokens`, then
+    padded with PAD_ID, which the encoder masks."""
+    rows = torch.full((len(token_lists), text_token_count), PAD_ID, dtype=torch.long)
+    for i, tokens in enumerate(token_lists):
+        tokens = fit_tokens(tokens, text_token_count)
+        rows[i, : len(tokens)] = torch.tensor(tokens)
+    return rows
+
+
+def pack_text_tokens(tokens: list[int], text_token_count: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(2, text_token_count): row 0 `[<s>, </s>, pad...]` (the empty prompt), row 1 the prompt."""
+    tokens = fit_tokens(tokens, text_token_count)
+    return pack_rows([[tokens[0], tokens[-1]], tokens], text_token_count).to(device)
+
+
+def check_prompt(tokenizer: TextTokenizer, text: Any) -> None:
+    """Refuse a prompt none of whose words the model can read (see `TextTokenizer.unreadable_words`).
+
+    Refused, not just warned about: such a prompt tokenizes to the empty prompt, so the
+    model would spend the whole generation drawing an unconditional picture that ignores
+    what was asked, and a warning is easy to miss beside a picture. The empty prompt ""
+    itself is allowed: asking for an unconditional picture is a choice."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    words = text.split()
+    unreadable = tokenizer.unreadable_words(text)
+    if words and len(unreadable) == len(words):
+        shown = " ".join(unreadable)
+        raise ValueError(
+            f"the model can read no word of the prompt {shown!r}: DALL·E Mini reads English "
+            "(ASCII letters, digits, punctuation, emoji); this prompt would draw the same as the empty prompt \"\" "
+            "(pass \"\" for that)"
+        )

@@ -1,16 +1,19 @@
-"""A switch that lets the model report its named tensors.
+"""How the model reports what it does: its named tensors, and progress bars.
 
 The encoder, decoder, sampler and VQGAN call `record("name", tensor)` at every step
 the course talks about. Normally that is a no-op costing one variable lookup; inside
 `with recording() as records:` each call appends (name, shape, dtype). `dalle_core.lab.shapes`
 uses this on the meta device to print DALL·E Mega's shapes without allocating them.
+
+Long loops (the 256 decoder steps, training) show a tqdm bar through `progress_bar`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -55,3 +58,12 @@ def recording(keep_values: bool = False) -> Iterator[list[Record]]:
     finally:
         _records.reset(token)
         _keep_values.reset(keep_token)
+
+
+def progress_bar(iterable: Iterable, desc: str, show: bool, **options: Any) -> Any:
+    """A tqdm bar over `iterable` when `show`, a silent one otherwise (it still has tqdm's
+    `write` and `set_postfix`). The environment variable TQDM_DISABLE=1 silences every bar
+    that was asked for (the tests set it)."""
+    from tqdm.auto import tqdm  # imported here: `import dalle_core` stays light
+
+    return tqdm(iterable, desc=desc, **({"mininterval": 2} | options | ({} if show else {"disable": True})))

@@ -8,6 +8,9 @@ min-dalle's state-dict keys; the course model uses the same class at smaller wid
 """
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -158,15 +161,51 @@ class Decoder(nn.Module):
         return z
 
 
+def check_grid_size(grid_size: Any) -> int:
+    """A grid of g x g images: g a positive int."""
+    if isinstance(grid_size, bool):
+        raise TypeError("grid_size must be an integer, got a bool")
+    try:
+        grid_size = operator.index(grid_size)
+    except TypeError:
+        raise TypeError(f"grid_size must be an integer such as 3 (a 3x3 grid), got {grid_size!r}") from None
+    if grid_size < 1:
+        raise ValueError(f"grid_size must be at least 1, got {grid_size}")
+    return grid_size
+
+
+def check_image_tokens(image_tokens: torch.Tensor, vocab_count: int) -> None:
+    """Refuse codes outside the codebook (0..vocab_count-1) before the embedding lookup fails on them.
+
+    Reads the values, so it runs where tokens enter from outside (`MinDalle.image_grid_from_tokens`),
+    not inside the module, which also runs on the meta device, where tensors hold no values."""
+    if image_tokens.numel():
+        low, high = int(image_tokens.min()), int(image_tokens.max())
+        if low < 0 or high >= vocab_count:
+            raise ValueError(f"image tokens must lie in 0..{vocab_count - 1}, got {low}..{high}")
+
+
+def tile_images(images: torch.Tensor, columns: int, fill: float = 0.0) -> torch.Tensor:
+    """(n, H, W, C) -> (rows*H, columns*W, C): image i at row i // columns, column i % columns,
+    the rest of a short last row `fill`. Every picture grid of the package is laid out here."""
+    image_count, height, width, channels = images.shape
+    rows = -(-image_count // columns)
+    if rows * columns != image_count:
+        padding = images.new_full((rows * columns - image_count, height, width, channels), fill)
+        images = torch.cat([images, padding])
+    grid = images.reshape(rows, columns, height, width, channels)  # (r, c, y, x, channels)
+    grid = grid.transpose(1, 2)  # (r, y, c, x, channels)
+    return grid.reshape(rows * height, columns * width, channels)  # (r*H + y, c*W + x, channels)
+
+
 def images_to_grid(images: torch.Tensor) -> torch.Tensor:
     """(g*g, H, W, 3) -> (g*H, g*W, 3), image i = a*g + b at grid row b, column a (min-dalle's order)."""
     image_count, height, width, channels = images.shape
     grid_size = round(image_count**0.5)
     if grid_size * grid_size != image_count:
         raise ValueError(f"a grid needs a square number of images, got {image_count}")
-    grid = images.reshape(grid_size, grid_size, height, width, channels)  # (a, b, y, x, c)
-    grid = grid.flatten(1, 2)  # (a, b*H + y, x, c)
-    return grid.transpose(1, 0).flatten(1, 2)  # (b*H + y, a*W + x, c)
+    images = images.reshape(grid_size, grid_size, height, width, channels).transpose(0, 1)  # (b, a, y, x, c)
+    return tile_images(images.flatten(0, 1), grid_size)  # (b*H + y, a*W + x, c)
 
 
 def grid_to_images(grid: torch.Tensor, grid_size: int) -> torch.Tensor:
@@ -203,10 +242,6 @@ class VQGanDetokenizer(nn.Module):
         side = round(token_count**0.5)
         if side * side != token_count:
             raise ValueError(f"tokens per image must be a square, got {token_count}")
-        if image_tokens.device.type != "meta" and image_tokens.numel():
-            low, high = int(image_tokens.min()), int(image_tokens.max())
-            if low < 0 or high >= self.vocab_count:
-                raise ValueError(f"image tokens must lie in 0..{self.vocab_count - 1}, got {low}..{high}")
         z = image_tokens.reshape(image_count, side, side)  # (n, h, w)
         if not is_seamless:
             return z

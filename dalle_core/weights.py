@@ -6,6 +6,10 @@ min-dalle's layout, kept so that a folder prepared for min-dalle works here unch
     {models_root}/dalle_bart_mini/{vocab.json, merges.txt, encoder.pt, decoder.pt}
     {models_root}/vqgan/detoker.pt
 
+and the course model's, one folder with its sizes beside the files (`python -m dalle_core train`):
+
+    {folder}/{config.json, vocab.json, merges.txt, encoder.pt, decoder.pt, detoker.pt}
+
 min-dalle loads with `strict=False`, so a missing or misnamed tensor silently stays
 random. Here every file is loaded strictly and a mismatch names the file and the keys.
 """
@@ -20,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-MODELS = ("mega", "mini")
+MODELS = ("mega", "mini")  # the published models
 
 
 @contextmanager
@@ -44,16 +48,18 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """The five files one model needs, at their places under `models_root`."""
+    """The files one model needs, at their places: five, and the course model's config.json."""
 
     vocab: Path
     merges: Path
     encoder: Path
     decoder: Path
     detoker: Path
+    config: Path | None = None  # the sizes; None for mega and mini, whose sizes are presets
 
     def __iter__(self) -> Iterator[Path]:
-        return iter((self.vocab, self.merges, self.encoder, self.decoder, self.detoker))
+        paths = (self.vocab, self.merges, self.encoder, self.decoder, self.detoker, self.config)
+        return iter(p for p in paths if p is not None)
 
     def missing(self) -> list[Path]:
         return [p for p in self if not p.is_file()]
@@ -74,18 +80,42 @@ def model_files(models_root: str | Path, model: str) -> ModelFiles:
     )
 
 
+def tiny_files(folder: str | Path) -> ModelFiles:
+    """The local paths of a course model (the shipped one: `config.TINY_ROOT`)."""
+    folder = Path(folder)
+    names = ("vocab.json", "merges.txt", "encoder.pt", "decoder.pt", "detoker.pt", "config.json")
+    return ModelFiles(*(folder / name for name in names))
+
+
 def require_files(files: ModelFiles, model: str) -> None:
-    """Raise a FileNotFoundError that lists every missing file and where it goes."""
+    """Raise a FileNotFoundError that lists every missing file and how to get it."""
     missing = files.missing()
     if not missing:
         return
     lines = "\n".join(f"  {p}" for p in missing)
-    raise FileNotFoundError(
-        f"{len(missing)} file(s) of the {model} model are missing:\n{lines}\n"
-        f"Fetch them with `python -m dalle_core fetch --model {model} --models-root "
-        f"{files.detoker.parent.parent}`, pass allow_download=True, or place them by hand "
-        "(see docs/weights.md)."
-    )
+    if model == "tiny":
+        advice = ("Reinstall dalle_core for the shipped course model, or rebuild a course model with "
+                  f"`python -m dalle_core train --out {files.decoder.parent}`.")
+    else:
+        advice = (f"Fetch them with `python -m dalle_core fetch --model {model} --models-root "
+                  f"{files.detoker.parent.parent}`, pass allow_download=True, or place them by hand "
+                  "(see docs/weights.md).")
+    raise FileNotFoundError(f"{len(missing)} file(s) of the {model} model are missing:\n{lines}\n{advice}")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Where to load a model: CUDA when there is a GPU and none was named; an unavailable device is refused."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'mps'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' was asked for but Apple's MPS is not available; use device='cpu'")
+    return device
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -13,7 +13,6 @@ from dalle_core.sampling import draw_once, top_k_mask
 from dalle_core.trace import recording
 
 from .conftest import SMALL, SMALL_VQGAN, randomize
-from .test_parity import prepared
 
 SETTINGS = [
     dict(),  # min-dalle's defaults: temperature 1, top_k 256, supercondition 16
@@ -74,10 +73,10 @@ def test_static_step_draws_the_eager_tokens(model, grid_size, settings):
     assert len(set(eager[0].tolist())) > 1, "sampling should not collapse to one token"
 
 
-def test_static_step_logits_equal_the_eager_step(model, tokenizer):
+def test_static_step_logits_equal_the_eager_step(model, prepared):
     """Every position: the full-length masked read gives the sliced read's logits and cache."""
     decoder, image_count = model.decoder, 2
-    encoder_state, attention_mask = prepared(tokenizer, model.encoder, "a red circle", image_count)
+    encoder_state, attention_mask = prepared(model.encoder, "a red circle", image_count)
     image_tokens = torch.randint(0, 16384, (image_count, 257), generator=torch.Generator().manual_seed(3))
     states = [new_attention_state(SMALL, image_count) for _ in range(2)]
     with torch.inference_mode():

@@ -57,6 +57,8 @@ def test_test_targets():
     assert '-m "not slow" tests' in fast and "--nbval" not in fast
     everything = dry_run("test")
     assert "pytest -q tests" in everything and everything.count("--nbval ") == 2
+    for target in (fast, everything):  # the lint gate runs first, once
+        assert target.count("ruff check .") == 1 and target.index("ruff check .") < target.index("pytest")
     portable = dry_run("test-portable")
     for setting in ("MKL_ENABLE_INSTRUCTIONS=SSE4_2", "DNNL_MAX_CPU_ISA=SSE41", "ATEN_CPU_CAPABILITY=default",
                     "DALLE_CORE_THREADS=2"):
@@ -98,3 +100,30 @@ def test_cpu_torch_without_an_nvidia_gpu(tmp_path):
 def test_ci_entry_point_requires_the_browser():
     run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r'CI="\$\{CI:-true\}" make test', run), "CI must run make test with CI set"
+
+
+def test_the_pins_live_in_constraints_txt():
+    """torch's version is written once, in constraints.txt: make installs with it, environment.yml
+    repeats it exactly, pyproject.toml's floor admits it, and it is the torch running these tests."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    yaml = pytest.importorskip("yaml")
+    from packaging.requirements import Requirement
+
+    pins = dict(re.findall(r"^([\w-]+)==(\S+)", (ROOT / "constraints.txt").read_text(encoding="utf-8"), re.MULTILINE))
+    torch_pin = pins["torch"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "torch==" not in makefile and "ruff==" not in makefile
+    installs = [line for line in makefile.splitlines() if "pip install" in line and "--upgrade pip" not in line]
+    assert installs and all("-c constraints.txt" in line for line in installs), installs
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert [line for line in pip if line.startswith("torch")] == [f"torch=={torch_pin}"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]]
+    for name, pin in pins.items():
+        requirement = next(r for r in requirements if r.name == name)
+        assert requirement.specifier.contains(pin), f"pyproject.toml's {requirement} excludes constraints.txt's {pin}"
+    import torch
+
+    assert torch.__version__.split("+")[0] == torch_pin
+

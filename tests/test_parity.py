@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dalle_core import DalleBartDecoder, DalleBartEncoder, TextTokenizer, VQGanDetokenizer
-from dalle_core.pipeline import expanded_indices, new_attention_state, pack_text_tokens
+from dalle_core import DalleBartDecoder, DalleBartEncoder, VQGanDetokenizer
+from dalle_core.pipeline import new_attention_state, pack_text_tokens
 
 from . import oracle
 from .conftest import SMALL, make_vocab, randomize
@@ -23,15 +23,6 @@ def pair():
     return ours_encoder, ours_decoder, ref_encoder, ref_decoder
 
 
-def prepared(tokenizer: TextTokenizer, encoder, text: str, image_count: int):
-    text_tokens = pack_text_tokens(tokenizer.tokenize(text), 64)
-    with torch.no_grad():
-        encoder_state = encoder(text_tokens)
-    indices = expanded_indices(image_count)
-    text_tokens, encoder_state = text_tokens[indices], encoder_state[indices]
-    return encoder_state, text_tokens.ne(1)[:, None, None, :]
-
-
 @pytest.mark.parametrize("text", PROMPTS)
 def test_encoder_state(pair, tokenizer, text):
     ours, _, ref, _ = pair
@@ -41,10 +32,10 @@ def test_encoder_state(pair, tokenizer, text):
 
 
 @pytest.mark.slow  # 256 cached steps and one uncached pass, twice: 10 s here
-def test_every_cached_step_and_teacher_forcing(pair, tokenizer):
+def test_every_cached_step_and_teacher_forcing(pair, prepared):
     ours_encoder, ours, _, ref = pair
     image_count = 2
-    encoder_state, attention_mask = prepared(tokenizer, ours_encoder, "a red circle", image_count)
+    encoder_state, attention_mask = prepared(ours_encoder, "a red circle", image_count)
     image_tokens = torch.randint(0, 16384, (image_count, 257), generator=torch.Generator().manual_seed(3))
     image_tokens[:, 0] = 16383
     ref_state = new_attention_state(SMALL, image_count)
@@ -69,10 +60,10 @@ def test_every_cached_step_and_teacher_forcing(pair, tokenizer):
 
 @pytest.mark.slow  # 256 sampled steps, both models, twice: 11-18 s each here
 @pytest.mark.parametrize("settings", [(1.0, 256, 16.0), (0.5, 16, 4.0), (2.0, 1, 1.0), (1.0, 16384, 16.0)])
-def test_sample_tokens_same_seed_same_tokens(pair, tokenizer, settings):
+def test_sample_tokens_same_seed_same_tokens(pair, prepared, settings):
     ours_encoder, ours, _, ref = pair
     image_count = 3
-    encoder_state, attention_mask = prepared(tokenizer, ours_encoder, "the red circle", image_count)
+    encoder_state, attention_mask = prepared(ours_encoder, "the red circle", image_count)
     results = []
     for decoder in (ref, ours):
         state = new_attention_state(SMALL, image_count)

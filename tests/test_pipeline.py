@@ -87,6 +87,27 @@ def test_bad_arguments(model, kwargs, error, words):
         model.generate_image(**args)
 
 
+def test_tokens_from_outside_are_checked_at_the_public_edge(model):
+    """The VQGAN module reads no token values (it also runs on the meta device); MinDalle does."""
+    for bad, shown in ((70, "70..70"), (-1, "-1..-1")):
+        with pytest.raises(ValueError, match=rf"image tokens must lie in 0\.\.63, got {shown}"):
+            model.image_grid_from_tokens(torch.full((1, 16), bad), is_seamless=False)
+    with torch.device("meta"):
+        tokens = torch.zeros(4, 16, dtype=torch.long)
+    assert model.detokenizer.token_map(tokens, is_seamless=True).shape == (1, 8, 8)
+
+
+def test_tile_images_rows_and_padding():
+    from dalle_core.vqgan import images_to_grid, tile_images
+
+    images = torch.arange(5.0)[:, None, None, None].expand(5, 2, 3, 1)  # image i filled with i
+    grid = tile_images(images, columns=3, fill=-1.0)
+    assert grid.shape == (4, 9, 1)
+    assert grid[::2, ::3, 0].tolist() == [[0, 1, 2], [3, 4, -1]]  # row-major, the short row filled
+    square = torch.arange(4.0)[:, None, None, None].expand(4, 2, 2, 1)
+    assert images_to_grid(square)[::2, ::2, 0].tolist() == [[0, 2], [1, 3]]  # min-dalle's order: i = a*g + b
+
+
 def test_to_pil_accepts_float_and_uint8():
     grid = torch.rand(8, 8, 3) * 255
     assert to_pil(grid).size == (8, 8)

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from dalle_core.config import DalleConfig, VQGanConfig
+from dalle_core.__main__ import main
+from dalle_core.config import TINY_ROOT, DalleConfig, VQGanConfig
+from dalle_core.course import train
 from dalle_core.course.dalle_train import EMPTY_PROMPT, drop_captions, trim_padding
 from dalle_core.course.train import TrainSettings, add_cli, settings_from_args, train_course_model
 from dalle_core.pipeline import MinDalle
@@ -30,6 +33,7 @@ def test_writes_every_file(trained):
     out, metadata = trained
     for name in FILES:
         assert (out / name).is_file(), name
+    assert not [p.name for p in out.iterdir() if ".part" in p.name]  # every file written whole
     with open(out / "metadata.json", encoding="utf-8") as f:
         assert json.load(f) == json.loads(json.dumps(metadata))
     assert metadata["settings"]["data_seed"] == 0 and "total_s" in metadata["wall_time_s"]
@@ -82,6 +86,44 @@ def test_command_line_options():
     assert not full.is_quick and full.dalle_steps == TrainSettings().dalle_steps
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--wrong-colour-share", "1.5"], "--wrong-colour-share must be in [0, 1)"),
+    (["--dalle-steps", "0"], "--dalle-steps must be at least 1"),
+])
+def test_bad_options_one_line_exit_2(args, words, capsys, tmp_path):
+    assert main(["train", "--quick", "--out", str(tmp_path / "model"), *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """`train` as the command line runs it, with the training itself replaced by a note of its folder."""
+    calls = []
+    monkeypatch.setattr(train, "train_course_model", lambda settings, out, *args, **kwargs: calls.append(Path(out)))
+    return calls
+
+
+def test_the_shipped_model_is_replaced_only_when_asked(no_training, capsys):
+    shipped = {p.name: p.stat().st_mtime_ns for p in TINY_ROOT.iterdir()}
+    for out in (str(TINY_ROOT), str(TINY_ROOT / "sub"), str(TINY_ROOT / ".." / "tiny")):
+        assert main(["train", "--quick", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert "the shipped course model" in err and "--replace-shipped" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert no_training == []
+    assert main(["train", "--quick", "--out", str(TINY_ROOT), "--replace-shipped"]) == 0
+    assert no_training == [TINY_ROOT]  # the flag lets it through (the training itself is replaced here)
+    assert {p.name: p.stat().st_mtime_ns for p in TINY_ROOT.iterdir()} == shipped
+
+
+def test_by_default_the_model_goes_outside_the_package(no_training, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--quick"]) == 0
+    assert no_training == [Path("build") / "course-model"]
+    assert not no_training[0].resolve().is_relative_to(TINY_ROOT.parent.parent)
+
+
 @SLOW
 def test_transformer_alone_can_be_retrained_on_a_trained_vqgan(trained, tmp_path):
     out, _ = trained
@@ -107,10 +149,7 @@ def test_same_settings_write_the_same_files(trained, tmp_path):
 
 def test_default_settings_are_the_shipped_models():
     """`python -m dalle_core train` with no options must rebuild the shipped files."""
-    import json
     from dataclasses import asdict
-
-    from dalle_core.config import TINY_ROOT
 
     shipped = json.loads((TINY_ROOT / "metadata.json").read_text())["settings"]
     defaults = asdict(TrainSettings())

@@ -8,7 +8,7 @@ conditional rows to be the same text, so here row n + i holds prompt i:
 
 and every step samples one token for each of the n images with `MinDalle`'s own
 decoder, cache layout and sampling. Measuring the course model on hundreds of prompts
-then costs one 64-step loop per setting instead of hundreds. With a single prompt it
+then costs one decoding loop (image_token_count steps) per setting instead of hundreds. With a single prompt it
 draws exactly the tokens `MinDalle.generate_image_tokens(prompt, seed, 1, ...)` does
 (a test checks this).
 """
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from ..pipeline import MinDalle, pack_text_tokens
+from ..pipeline import MinDalle
 from ..sampling import check_settings
+from ..tokenizer import pack_rows
 
 
 @torch.inference_mode()
@@ -33,11 +34,10 @@ def generate_prompt_tokens(
     if not prompts:
         raise ValueError("prompts is empty; give at least one caption")
     check_settings(temperature, top_k, supercondition_factor)  # before any work
-    config = model.config
-    packed = [pack_text_tokens(model.tokenizer.tokenize(p), config.text_token_count) for p in prompts]  # n x (2, 64)
-    empty_rows = torch.stack([rows[0] for rows in packed])  # (n, 64)
-    prompt_rows = torch.stack([rows[1] for rows in packed])  # (n, 64)
-    text_tokens = torch.cat([empty_rows, prompt_rows]).to(model.device)  # (2n, 64): unconditional, then conditional
+    tokens = [model.tokenizer.tokenize(p) for p in prompts]
+    empty = [[t[0], t[-1]] for t in tokens]  # [<s>, </s>]: the empty prompt
+    text_tokens = pack_rows(empty + tokens, model.config.text_token_count)  # (2n, 64): unconditional, then conditional
+    text_tokens = text_tokens.to(model.device)
     if model.encoder is None:
         model.init_encoder()
     encoder_state = model.encoder(text_tokens)  # (2n, 64, E)

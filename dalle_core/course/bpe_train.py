@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..tokenizer import BOS, EOS, PAD, UNK, WORD_START, normalize
+from ..weights import atomic_write
 
 SPECIAL_TOKENS = (BOS, PAD, EOS, UNK)  # ids 0, 1, 2, 3 as in DALL·E's vocab
 MERGES_HEADER = "#version: 0.2"
@@ -104,9 +105,9 @@ def save_bpe(vocab: dict[str, int], merges: list[str], out_dir: str | Path) -> t
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vocab_path, merges_path = out / "vocab.json", out / "merges.txt"
-    with open(vocab_path, "w", encoding="utf-8") as f:
+    with atomic_write(vocab_path) as partial, open(partial, "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False, indent=0)
         f.write("\n")
-    with open(merges_path, "w", encoding="utf-8", newline="\n") as f:
+    with atomic_write(merges_path) as partial, open(partial, "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join([MERGES_HEADER] + merges) + "\n")
     return vocab_path, merges_path

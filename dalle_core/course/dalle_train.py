@@ -1,10 +1,11 @@
 """Training the course model's transformer (DalleBartEncoder + DalleBartDecoder) by teacher forcing.
 
-One example is a caption and the 64 image tokens the trained VQGAN gives its picture:
+One example is a caption and the T = image_token_count image tokens (256: a 16x16 grid) the
+trained VQGAN gives its picture:
 
     text_tokens  (B, 64)  [<s>, caption ids..., </s>, <pad>...]
-    prev_tokens  (B, 64)  [start, code_0, ..., code_62]            start = image_vocab_count, the extra row
-    targets      (B, 64)  [code_0, ..., code_63]
+    prev_tokens  (B, T)   [start, code_0, ..., code_T-2]            start = image_vocab_count, the extra row
+    targets      (B, T)   [code_0, ..., code_T-1]
 
 The decoder sees every image token at once under a causal mask and is scored on
 predicting each next one (cross-entropy over the `image_code_count` real codes). This
@@ -21,27 +22,26 @@ Why the unconditional rows get label smoothing (0.3) and the captioned rows none
 with s = 16 a token's sampling weight is p_cond^16 / p_uncond^15, so a code that both
 branches consider nearly impossible wins whenever p_cond happens to be a little larger
 than p_uncond -- and in a small model the log-probabilities of rare codes are noisy by
-about a nat. Measured on this model without the smoothing: 59-80 % of s = 16 images
-were confetti of random codes. Smoothing the unconditional targets keeps its rare-code
-probabilities at the floor 0.3 / 512, above where the conditional branch puts them, so
-the factor pushes rare codes *down*; for the codes a picture really uses it changes
-little. At s = 1 the unconditional row is not used at all.
+about a nat: without the smoothing, s = 16 draws confetti of random codes
+(docs/course-model.md has the measurements). Smoothing the unconditional targets keeps
+its rare-code probabilities at the floor 0.3 / image_code_count, above where the
+conditional branch puts them, so the factor pushes rare codes *down*; for the codes a
+picture really uses it changes little. At s = 1 the unconditional row is not used at all.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..config import DalleConfig
 from ..decoder import DalleBartDecoder
 from ..encoder import DalleBartEncoder, text_attention_mask
-from ..tokenizer import PAD_ID, TextTokenizer, fit_tokens
-from .vqgan_train import cosine_lr
+from ..tokenizer import PAD_ID, TextTokenizer, pack_rows
+from ..trace import progress_bar
+from .schedule import set_learning_rate
 
 EMPTY_PROMPT = (0, 2)  # [<s>, </s>]: the unconditional row
 
@@ -53,11 +53,7 @@ def course_dalle_config(text_vocab_count: int) -> DalleConfig:
 
 def pack_text(tokenizer: TextTokenizer, captions: list[str], text_token_count: int) -> torch.Tensor:
     """Captions -> text_tokens (n, text_token_count): `[<s>] + ids + [</s>]`, padded with 1."""
-    text_tokens = torch.full((len(captions), text_token_count), PAD_ID, dtype=torch.long)
-    for i, caption in enumerate(captions):
-        tokens = fit_tokens(tokenizer.tokenize(caption), text_token_count)
-        text_tokens[i, : len(tokens)] = torch.tensor(tokens)
-    return text_tokens
+    return pack_rows([tokenizer.tokenize(caption) for caption in captions], text_token_count)
 
 
 def drop_captions(text_tokens: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
@@ -73,7 +69,7 @@ def trim_padding(text_tokens: torch.Tensor) -> torch.Tensor:
 
     Exact, not an approximation: padding is masked out as a key everywhere, so the
     real tokens' `encoder_state` and the decoder's cross-attention are unchanged; it
-    only saves the encoder work on ~40 pad positions per row.
+    only saves the encoder's work on positions that every row pads.
     """
     longest = int((text_tokens != PAD_ID).sum(1).max())
     return text_tokens[:, :longest]
@@ -165,7 +161,7 @@ def train_dalle(
     )
     history = DalleHistory()
     encoder.train(), decoder.train()
-    bar = tqdm(range(steps), desc="dalle", disable=not progress, mininterval=2)
+    bar = progress_bar(range(steps), "dalle", progress)
     for step in bar:
         rows = torch.randint(text_tokens.shape[0], (batch_size,), generator=generator)
         if paired_drop:
@@ -176,8 +172,7 @@ def train_dalle(
         else:
             batch_text = drop_captions(text_tokens[rows], caption_drop, generator)
         batch_text = trim_padding(batch_text).to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, steps, learning_rate, warmup=min(200, steps // 10 + 1))
+        set_learning_rate(optimizer, step, steps, learning_rate, max_warmup=200)
         loss = teacher_forcing_loss(
             encoder, decoder, batch_text, image_tokens[rows].to(device), label_smoothing, unconditional_smoothing
         )
@@ -218,7 +213,3 @@ def validation_loss(
         images = image_tokens[start : start + batch_size].to(device)
         total += teacher_forcing_loss(encoder, decoder, text, images).item() * text.shape[0]
     return total / max(text_tokens.shape[0], 1)
-
-
-def perplexity(loss: float) -> float:
-    return math.exp(loss)

@@ -65,8 +65,7 @@ class Geometry:
     the detector. Small objects have radius 11 so that a small star's points are about one
     4x4-pixel token wide on the 16x16 token grid; large ones 16, so that a large square
     (side 1.8 r, at least 27 px) still reads as larger than a small circle (at most 24 px).
-    (The first course model, 8x8 tokens, drew radii 8 and 15 and no overhang limit;
-    docs/course-model.md says what changed and why.)"""
+    docs/course-model.md says how these sizes were chosen."""
 
     small_radius: int = RADII["small"]
     large_radius: int = RADII["large"]

@@ -24,7 +24,8 @@ import torch
 
 from ..config import TINY_ROOT, load_model_config
 from ..pipeline import MinDalle
-from ..weights import load_module
+from ..vqgan import tile_images
+from ..weights import atomic_write, load_module
 from .batch_generation import generate_prompt_images
 from .data import GEOMETRY, OBJECT_COLOURS, POSITIONS, SHAPES, Geometry, make_dataset, plain_caption
 from .detect import detect, detector_accuracy
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 FACTORS = (1.0, 4.0, 16.0)
 TEMPERATURES = (0.5, 1.0, 2.0)
-TOP_K = 64  # an eighth of the 512 codes; DALL·E's 256 of 16384 is a smaller share, see docs
+TOP_K = 64  # of the course model's 1024 codes; DALL·E's 256 of 16384 is a smaller share, see docs
 
 
 def evaluation_prompts(count: int | None = None) -> list[tuple[str, str, str]]:
@@ -137,20 +138,18 @@ FIGURE_ATTRIBUTES = (
 
 
 def _labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2) -> Image.Image:
-    """Rows of (label, images (n, 64, 64, 3)) as one picture, label at the left of each row."""
+    """Rows of (label, images (n, H, W, 3) floats 0..255) as one picture, each row's label at its left,
+    every pixel drawn as a `scale` x `scale` block."""
     from PIL import Image, ImageDraw
 
-    label_width, size = 110, 64 * scale
-    count = max(images.shape[0] for _, images in rows)
-    canvas = Image.new("RGB", (label_width + count * size, len(rows) * size), "white")
-    draw = ImageDraw.Draw(canvas)
-    for r, (label, images) in enumerate(rows):
-        draw.text((6, r * size + size // 2 - 6), label, fill="black")
-        for c, image in enumerate(images):
-            tile = Image.fromarray(image.clamp(0, 255).round().to(torch.uint8).numpy()).resize(
-                (size, size), Image.Resampling.NEAREST
-            )
-            canvas.paste(tile, (label_width + c * size, r * size))
+    label_width, count = 110, max(images.shape[0] for _, images in rows)
+    grid = torch.cat([tile_images(images.float(), count, fill=255.0) for _, images in rows])  # (rows*H, count*W, 3)
+    grid = grid.repeat_interleave(scale, 0).repeat_interleave(scale, 1)  # nearest-neighbour enlargement
+    canvas = Image.new("RGB", (label_width + grid.shape[1], grid.shape[0]), "white")
+    canvas.paste(Image.fromarray(grid.clamp(0, 255).round().to(torch.uint8).numpy()), (label_width, 0))
+    draw, height = ImageDraw.Draw(canvas), grid.shape[0] // len(rows)
+    for r, (label, _) in enumerate(rows):
+        draw.text((6, r * height + height // 2 - 6), label, fill="black")
     return canvas
 
 
@@ -190,8 +189,8 @@ def save_figures(
 
 
 def model_dir_of(model: MinDalle) -> Path | None:
-    paths = getattr(model, "paths", {})
-    return Path(paths["decoder"]).parent if "decoder" in paths else None
+    """The folder a course model was loaded from; None for modules wrapped by `MinDalle.from_modules`."""
+    return model.files.decoder.parent if model.files is not None else None
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -214,10 +213,8 @@ def markdown_table(results: dict[str, Any]) -> str:
 def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `evaluate` on a `python -m dalle_core` sub-command parser."""
     parser = subparsers.add_parser(
-        "evaluate",
+        "evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         help="measure the course model: VQGAN error, asked colour/position/shape by setting",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model-dir", default=str(TINY_ROOT), help="folder of the model (default: the shipped one)")
     parser.add_argument("--prompts", type=int, help="number of prompts (default: all 360 combinations)")
@@ -226,21 +223,13 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--images-dir", help="write sample grids (temperature 1) into this folder")
     parser.add_argument("--quick", action="store_true", help="a few prompts, one setting: checks that it runs")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)",
-    )
     parser.set_defaults(func=run_evaluate)
     return parser
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     if args.prompts is not None and args.prompts < 1:
-        raise SystemExit(f"--prompts must be at least 1, got {args.prompts}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+        raise ValueError(f"--prompts must be at least 1, got {args.prompts}")
     quick = (
         {"prompt_count": 8, "factors": (16.0,), "temperatures": (1.0,), "reconstruction_count": 16}
         if args.quick
@@ -257,7 +246,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(markdown_table(results))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as f:
+        with atomic_write(args.json) as partial, open(partial, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
             f.write("\n")
     return 0

@@ -1,4 +1,4 @@
-"""`python -m dalle_core train`: rebuild the shipped course model from nothing.
+"""`python -m dalle_core train`: build the course model from nothing.
 
 Four stages, each feeding the next, all from one data seed (no files are read):
 
@@ -10,6 +10,10 @@ Four stages, each feeding the next, all from one data seed (no files are read):
 plus config.json (both configs, so `MinDalle()` can build the modules) and
 metadata.json (seeds, steps, git commit, wall time, metrics). `--quick` runs the same
 stages at toy sizes in seconds; the tests use it.
+
+The files go to build/course-model/ unless --out names another folder. The shipped model
+in dalle_core/assets/tiny/, which every notebook loads, is replaced only with
+--replace-shipped; the default settings rebuild it.
 """
 from __future__ import annotations
 
@@ -23,26 +27,40 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
-from ..config import DalleConfig, VQGanConfig
+from ..config import TINY_ROOT, DalleConfig, VQGanConfig
+from ..pipeline import MinDalle
 from ..tokenizer import TextTokenizer
-from ..weights import load_module
+from ..vqgan import tile_images
+from ..weights import atomic_write, load_module
+from .batch_generation import generate_prompt_images
 from .bpe_train import save_bpe, train_bpe
 from .dalle_train import course_dalle_config, pack_text, train_dalle
-from .data import make_scene, plain_caption
+from .data import (
+    IMAGE_SIZE,
+    OBJECT_COLOURS,
+    POSITIONS,
+    SHAPES,
+    images_to_tensor,
+    make_dataset,
+    make_scene,
+    plain_caption,
+)
+from .detect import detect
 from .vqgan_train import (
     VALIDATION_START,
     VQGanHistory,
     course_vqgan_config,
     evaluate_reconstruction,
     load_autoencoder,
-    save_reconstruction_grid,
     tokenize_dataset,
     train_vqgan,
 )
 
-DEFAULT_OUT = Path(__file__).parents[1] / "assets" / "tiny"
+DEFAULT_OUT = Path("build") / "course-model"  # outside the package: the shipped model stays as it is
 DEFAULT_SAMPLES = Path("build") / "course-model-samples"
+REPLACE_FLAG = "--replace-shipped"
 SAMPLE_PROMPTS = (
     plain_caption("circle", "red", "top left"),
     plain_caption("square", "blue", "centre"),
@@ -81,7 +99,7 @@ class TrainSettings:
     label_smoothing: float = 0.0  # captioned rows
     unconditional_smoothing: float = 0.3  # empty-prompt rows (see dalle_core.course.dalle_train)
     weights_dtype: str = "float16"  # how encoder/decoder/detoker tensors are stored
-    threads: int = 0  # torch threads; 0 = torch's default
+    threads: int = 0  # torch threads; 0 = as set before (the command line: DALLE_CORE_THREADS, else 1)
     is_quick: bool = False
 
     @classmethod
@@ -100,10 +118,10 @@ def quick_vqgan_config() -> VQGanConfig:
                        block_count=1, group_count=4, name="quick")
 
 
-def quick_dalle_config(text_vocab_count: int, image_vocab_count: int, image_token_count: int = 64) -> DalleConfig:
+def quick_dalle_config(text_vocab_count: int, image_vocab_count: int, image_token_count: int) -> DalleConfig:
     return DalleConfig(
         layer_count=1, attention_head_count=2, embed_count=32, glu_embed_count=64, text_vocab_count=text_vocab_count,
-        image_vocab_count=image_vocab_count, text_token_count=64, image_token_count=image_token_count,
+        image_vocab_count=image_vocab_count, image_token_count=image_token_count,
         image_code_count=image_vocab_count, image_start_token=image_vocab_count, name="quick",
     )
 
@@ -118,23 +136,24 @@ def git_commit() -> str | None:
 
 
 def save_state_dict(module: torch.nn.Module, path: Path, dtype: torch.dtype) -> None:
-    """A plain state dict (no buffers of our own), floats stored as `dtype`."""
+    """A plain state dict (no buffers of our own), floats stored as `dtype`, written whole or not at all."""
     state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
-    torch.save(state, path)
+    with atomic_write(path) as partial:
+        torch.save(state, partial)
+
+
+def save_json(data: Any, path: Path) -> None:
+    with atomic_write(path) as partial, open(partial, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 def save_image_grid(images: torch.Tensor, path: Path, columns: int) -> None:
     """(n, H, W, 3) floats 0..255 -> one PNG, `columns` images per row."""
-    from PIL import Image
-
-    count, height, width, _ = images.shape
-    rows = -(-count // columns)
-    canvas = torch.zeros(rows * columns, height, width, 3)
-    canvas[:count] = images.float()
-    canvas = canvas.view(rows, columns, height, width, 3).permute(0, 2, 1, 3, 4)  # (rows, H, columns, W, 3)
-    canvas = canvas.reshape(rows * height, columns * width, 3)  # (rows*H, columns*W, 3)
+    grid = tile_images(images.float(), columns).clamp(0, 255).round().to(torch.uint8)  # (rows*H, columns*W, 3)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(canvas.clamp(0, 255).round().to(torch.uint8).numpy()).save(path)
+    with atomic_write(path) as partial:
+        Image.fromarray(grid.numpy()).save(partial)
 
 
 def train_course_model(
@@ -142,10 +161,6 @@ def train_course_model(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run all four stages and write the model files into `out_dir`; returns the metadata."""
-    from ..pipeline import MinDalle
-    from .batch_generation import generate_prompt_images
-    from .detect import detect
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     samples = Path(samples_dir) if samples_dir is not None else None
@@ -173,8 +188,9 @@ def train_course_model(
     vqgan_config = quick_vqgan_config() if settings.is_quick else course_vqgan_config()
 
     def on_vqgan_sample(step: int, pixels: torch.Tensor, reconstruction: torch.Tensor) -> None:
-        if samples is not None:
-            save_reconstruction_grid(pixels, reconstruction, samples / f"vqgan_step{step + 1:05d}.png")
+        if samples is not None:  # 8 originals (B, 3, H, W) in 0..1 above their reconstructions
+            pairs = torch.cat([pixels[:8], reconstruction[:8].clamp(0, 1)]).permute(0, 2, 3, 1) * 255  # (2m, H, W, 3)
+            save_image_grid(pairs, samples / f"vqgan_step{step + 1:05d}.png", columns=len(pairs) // 2)
 
     if settings.vqgan_from:  # reuse a trained VQGAN: only the transformer is retrained
         autoencoder, vqgan_history = load_autoencoder(settings.vqgan_from), VQGanHistory()
@@ -201,16 +217,17 @@ def train_course_model(
     # 3. tokens for the transformer ----------------------------------------------------
     t = time.time()
     image_tokens = tokenize_dataset(autoencoder, settings.example_count, settings.data_seed, progress=progress)
-    text_tokens = pack_text(tokenizer, captions_for(settings, 0, settings.example_count, captions), 64)
+    text_count = DalleConfig.tiny().text_token_count  # min-dalle's 64 text positions, the quick model's too
+    text_tokens = pack_text(tokenizer, captions_for(settings, 0, settings.example_count, captions), text_count)
     val_captions = [_caption(settings, VALIDATION_START + i) for i in range(settings.validation_count)]
-    val_text = pack_text(tokenizer, val_captions, 64)
+    val_text = pack_text(tokenizer, val_captions, text_count)
     val_images = _tokenize_range(autoencoder, settings, VALIDATION_START, settings.validation_count)
     wall["tokenize_s"] = time.time() - t
 
     # 4. transformer ---------------------------------------------------------------------
     t = time.time()
     dalle_config = (
-        quick_dalle_config(len(vocab), vqgan_config.vocab_count, (64 // vqgan_config.downsample_factor) ** 2)
+        quick_dalle_config(len(vocab), vqgan_config.vocab_count, (IMAGE_SIZE // vqgan_config.downsample_factor) ** 2)
         if settings.is_quick else course_dalle_config(len(vocab))
     )
     probe_prompts = [plain_caption(s, c, p) for s, c, p in _probe_attributes(64)]
@@ -251,9 +268,7 @@ def train_course_model(
     save_state_dict(decoder, out / "decoder.pt", dtype)
     wall["dalle_s"] = time.time() - t
 
-    with open(out / "config.json", "w", encoding="utf-8") as f:
-        json.dump({"dalle": dalle_config.to_dict(), "vqgan": vqgan_config.to_dict()}, f, indent=2)
-        f.write("\n")
+    save_json({"dalle": dalle_config.to_dict(), "vqgan": vqgan_config.to_dict()}, out / "config.json")
     wall["total_s"] = time.time() - started
     metadata = {
         "settings": asdict(settings),
@@ -275,9 +290,7 @@ def train_course_model(
             "parameters": {"encoder": _count(encoder), "decoder": _count(decoder), "detokenizer": _count(detokenizer)},
         },
     }
-    with open(out / "metadata.json", "w", encoding="utf-8") as f:
-        json.dump(metadata, f, indent=2)
-        f.write("\n")
+    save_json(metadata, out / "metadata.json")
     say(f"wrote {', '.join(sorted(p.name for p in out.iterdir() if p.is_file()))} to {out} in {wall['total_s']:.0f} s")
     return metadata
 
@@ -292,16 +305,12 @@ def _caption(settings: TrainSettings, index: int) -> str:
 
 
 def _tokenize_range(autoencoder, settings: TrainSettings, start: int, count: int) -> torch.Tensor:
-    from .data import images_to_tensor, make_dataset
-
     images, _ = make_dataset(count, seed=settings.data_seed, start=start)
     return autoencoder.tokenize(images_to_tensor(images))
 
 
 def _probe_attributes(count: int) -> list[tuple[str, str, str]]:
     """A fixed, balanced list of (shape, colour, position) for quick checks during training."""
-    from .data import OBJECT_COLOURS, POSITIONS, SHAPES
-
     colours, positions = list(OBJECT_COLOURS), list(POSITIONS)
     return [
         (SHAPES[i % len(SHAPES)], colours[i % len(colours)], positions[(i * 7) % len(positions)]) for i in range(count)
@@ -324,12 +333,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `train` on a `python -m dalle_core` sub-command parser."""
     defaults = TrainSettings()
     parser = subparsers.add_parser(
-        "train",
-        help="rebuild the course model from scratch (about 90 minutes on 2 CPU cores, deterministic)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="build the course model from scratch (deterministic; docs/course-model.md)",
     )
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the model files (default: the shipped one)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder for the model files (default: {DEFAULT_OUT})")
+    parser.add_argument(REPLACE_FLAG, action="store_true",
+                        help="allow --out dalle_core/assets/tiny: overwrite the shipped course model")
     parser.add_argument("--samples-dir", default=str(DEFAULT_SAMPLES), help="where sample grids go along the way")
     parser.add_argument("--quick", action="store_true", help="toy sizes, seconds: checks that every stage runs")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="torch seed for initialisation and batches")
@@ -344,12 +353,6 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"share of captions naming a wrong colour (default {defaults.wrong_colour_share}, as the shipped model)",
     )
     parser.add_argument("--vqgan-from", help="reuse the VQGAN of this model folder; train only the transformer")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch CPU threads (default: all; 1 is faster when another job shares the CPU)",
-    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_train)
     return parser
@@ -357,11 +360,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     if not 0.0 <= args.wrong_colour_share < 1.0:
-        raise SystemExit(f"--wrong-colour-share must be in [0, 1), got {args.wrong_colour_share}")
+        raise ValueError(f"--wrong-colour-share must be in [0, 1), got {args.wrong_colour_share}")
     changes: dict[str, Any] = {
         "seed": args.seed,
         "data_seed": args.data_seed,
-        "threads": args.threads,
+        "threads": getattr(args, "threads", 0),  # the command line's --threads (dalle_core.__main__)
         "wrong_colour_share": args.wrong_colour_share,
         "vqgan_from": args.vqgan_from,
     }
@@ -373,13 +376,26 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         value = getattr(args, name)
         if value is not None:
             if value < 1:
-                raise SystemExit(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
             changes[field_name] = value
     return TrainSettings.quick(**changes) if args.quick else replace(TrainSettings(), **changes)
 
 
+def check_out(out: str | Path, replace_shipped: bool) -> Path:
+    """Refuse a folder inside the package's assets (the shipped course model) unless asked to replace it."""
+    out = Path(out)
+    assets = TINY_ROOT.parent.resolve()
+    if out.resolve().is_relative_to(assets) and not replace_shipped:
+        raise ValueError(
+            f"--out {out} is inside {assets}, the shipped course model that every notebook loads; "
+            f"pass {REPLACE_FLAG} to overwrite it, or choose another folder"
+        )
+    return out
+
+
 def run_train(args: argparse.Namespace) -> int:
+    out = check_out(args.out, args.replace_shipped)
     settings = settings_from_args(args)
     samples = None if args.samples_dir in ("", "none") else args.samples_dir
-    train_course_model(settings, args.out, samples, progress=not args.quiet)
+    train_course_model(settings, out, samples, progress=not args.quiet)
     return 0

@@ -1,7 +1,10 @@
 """Training the course model's VQGAN as an autoencoder: pixels -> tokens -> pixels.
 
-    pixels (B, 3, 64, 64) --VQGanEncoder--> z_e (B, E, 8, 8) --VectorQuantizer--> z_q, tokens (B, 64)
+    pixels (B, 3, 64, 64) --VQGanEncoder--> z_e (B, E, 16, 16) --VectorQuantizer--> z_q, tokens (B, 256)
         --VQGanDetokenizer.decode_latents--> reconstruction (B, 3, 64, 64)
+
+(64x64 pictures, a downsampling factor of 4, so 16x16 = 256 tokens from 1024 codes of E = 32 dims:
+`VQGanConfig.tiny()`.)
 
 The loss is pixel error only, L1 + L2 (L1 keeps edges sharp, L2 punishes the rare
 large miss), plus the commitment term that keeps the encoder's vectors near their
@@ -20,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..config import VQGanConfig, load_model_config
+from ..trace import progress_bar
 from ..vqgan import VQGanDetokenizer
 from ..weights import load_module
 from .data import BACKGROUND_COLOURS, GEOMETRY, Geometry, images_to_tensor, make_dataset
 from .quantizer import VectorQuantizer, nearest_codes
+from .schedule import set_learning_rate
 from .vqgan_encoder import VQGanEncoder
 
 VALIDATION_START = 10**8  # data indices from here on are never trained on
@@ -91,14 +95,6 @@ class VQGanHistory:
     restarted: int = 0
 
 
-def cosine_lr(step: int, steps: int, peak: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(steps - warmup, 1)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def object_weights(pixels: torch.Tensor, records: list, object_weight: float, edge_weight: float = 1.0) -> torch.Tensor:
     """Per-pixel loss weights (B, 1, H, W): 1 on background, `object_weight` on objects,
     times `edge_weight` where a 3x3 neighbourhood holds two colours (an outline).
@@ -130,21 +126,12 @@ def reconstruction_loss(
 
 @torch.enable_grad()  # even if something (min_dalle's import does) switched gradients off
 def train_vqgan(
-    config: VQGanConfig,
-    steps: int,
-    batch_size: int = 32,
-    learning_rate: float = 2e-3,
-    data_seed: int = 0,
-    seed: int = 0,
-    commitment_weight: float = 0.25,
-    restart_every: int = 10,
-    warmup_share: float = 0.2,
-    object_weight: float = 10.0,
-    edge_weight: float = 1.0,
-    on_sample: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-    sample_every: int = 0,
-    progress: bool = True,
-    geometry: Geometry = GEOMETRY,
+    config: VQGanConfig, steps: int, batch_size: int = 32, learning_rate: float = 2e-3,
+    data_seed: int = 0, seed: int = 0,
+    commitment_weight: float = 0.25, restart_every: int = 10, warmup_share: float = 0.2,
+    object_weight: float = 10.0, edge_weight: float = 1.0,
+    on_sample: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None, sample_every: int = 0,
+    progress: bool = True, geometry: Geometry = GEOMETRY,
 ) -> tuple[VQGanAutoencoder, VQGanHistory]:
     """Train for `steps` batches of fresh synthetic images (index = step * batch + i).
 
@@ -163,13 +150,12 @@ def train_vqgan(
     history = VQGanHistory()
     warmup_steps = int(steps * warmup_share)
     model.train()
-    bar = tqdm(range(steps), desc="vqgan", disable=not progress, mininterval=2)
+    bar = progress_bar(range(steps), "vqgan", progress)
     for step in bar:
         images, records = make_dataset(batch_size, seed=data_seed, start=step * batch_size, geometry=geometry)
         pixels = images_to_tensor(images).to(memory_format=torch.channels_last)  # (B, 3, 64, 64)
         weights = object_weights(pixels, records, object_weight, edge_weight)
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, steps, learning_rate, warmup=min(50, steps // 10 + 1))
+        set_learning_rate(optimizer, step, steps, learning_rate, max_warmup=50)
         is_quantized = step >= warmup_steps
         if step == warmup_steps:
             model.quantizer.initialize(_encoder_vectors(model, batch_size, data_seed, step * batch_size, geometry))
@@ -269,21 +255,7 @@ def tokenize_dataset(
     """Image tokens (count, h*w) of data-set examples 0..count-1, for training the transformer."""
     model.eval()
     chunks = []
-    for start in tqdm(range(0, count, batch_size), desc="tokenize", disable=not progress, mininterval=2):
+    for start in progress_bar(range(0, count, batch_size), "tokenize", progress):
         images, _ = make_dataset(min(batch_size, count - start), seed=data_seed, start=start, geometry=geometry)
         chunks.append(model.tokenize(images_to_tensor(images).to(memory_format=torch.channels_last)))
     return torch.cat(chunks) if chunks else torch.zeros(0, 0, dtype=torch.long)
-
-
-def save_reconstruction_grid(
-    pixels: torch.Tensor, reconstruction: torch.Tensor, path: str | Path, count: int = 8
-) -> None:
-    """Originals (top row) above reconstructions (bottom row) as one PNG."""
-    from PIL import Image
-
-    top = pixels[:count].permute(0, 2, 3, 1)  # (n, 64, 64, 3)
-    bottom = reconstruction[:count].clamp(0, 1).permute(0, 2, 3, 1)  # (n, 64, 64, 3)
-    rows = [torch.cat(list(row), dim=1) for row in (top, bottom)]  # each (64, n*64, 3)
-    grid = (torch.cat(rows, dim=0).float().numpy() * 255).round().astype(np.uint8)  # (128, n*64, 3)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)

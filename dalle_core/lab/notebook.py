@@ -7,9 +7,10 @@ A notebook's first code cell is four lines:
     from dalle_core.lab.notebook import start
     mega, course, check_shape = start()
 
-`start()` fixes one thread (results that do not depend on the core count, and the fastest
-choice for small operations on a busy laptop; the environment variable DALLE_CORE_THREADS
-overrides it, as `make test-portable` does to check that the outputs hold with 2 threads),
+`start()` fixes one thread, as the command line does (`dalle_core.thread_count`: results that do
+not depend on the core count, and the fastest choice for small operations on a busy laptop; the
+environment variable DALLE_CORE_THREADS overrides it, as `make test-portable` does to check that
+the outputs hold with 2 threads),
 asks for PNG figures (one copy per figure: the notebook files and HTML exports stay small),
 and traces DALL·E Mega's shapes for the walkthrough's 4x4 grid and the course model's for
 a 3x3 grid on the meta device: real code, no memory. `check_shape` then asserts, d2l-style,
@@ -19,15 +20,14 @@ DALL·E Mega's traced shape is the one the text names, and prints both side by s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import torch
 
+from .. import thread_count
 from .shapes import TracedShapes, trace_shapes
 
 CheckShape = Callable[[str, object, tuple], None]
-THREADS_VARIABLE = "DALLE_CORE_THREADS"  # overrides the thread count of setup() and start()
 
 
 def shape_of(value: object) -> tuple[int, ...]:
@@ -63,16 +63,6 @@ def use_png_figures() -> None:
     shell = get_ipython()
     if shell is not None:
         shell.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
-
-
-def thread_count(threads: int) -> int:
-    """`threads`, unless DALLE_CORE_THREADS is set (a positive integer): then that."""
-    value = os.environ.get(THREADS_VARIABLE, "").strip()
-    if not value:
-        return threads
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{THREADS_VARIABLE} must be a positive integer such as 2, got {value!r}")
-    return int(value)
 
 
 def setup(threads: int = 1) -> None:

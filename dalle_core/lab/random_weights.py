@@ -26,7 +26,7 @@ def randomize(module: torch.nn.Module, seed: int, std: float = 1.0) -> torch.nn.
     """Seeded random weights with peaked, prompt-dependent logits (not near-uniform ones).
 
     The noise is drawn where the module lies (a GPU draws Mega's 2.6 billion numbers in a
-    blink); on the CPU the numbers are those of every earlier version."""
+    blink); on the CPU they are the same numbers on every machine, for a given seed."""
     device = next(module.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
 

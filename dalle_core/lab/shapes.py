@@ -14,9 +14,9 @@ import torch
 from ..config import DalleConfig, VQGanConfig, load_model_config
 from ..decoder import DalleBartDecoder
 from ..encoder import DalleBartEncoder
-from ..pipeline import MinDalle, check_grid_size
+from ..pipeline import MinDalle
 from ..trace import Record, recording
-from ..vqgan import VQGanDetokenizer
+from ..vqgan import VQGanDetokenizer, check_grid_size
 
 # What each dimension means, for the printed table and the course.
 NOTES = {
@@ -81,12 +81,15 @@ class _StandInTokenizer:
 
 
 def meta_model(config: DalleConfig, vqgan_config: VQGanConfig | None = None) -> MinDalle:
-    """A MinDalle whose modules live on the meta device: real code, no memory."""
+    """A MinDalle whose modules live on the meta device: real code, no memory. It runs in the
+    pipeline's `shapes_only` mode: there is no free memory to check and no token value to read."""
     with torch.device("meta"):
         encoder = DalleBartEncoder(config).eval()
         decoder = DalleBartDecoder(config).eval()
         detokenizer = VQGanDetokenizer(vqgan_config).eval()
-    return MinDalle.from_modules(_StandInTokenizer(), encoder, decoder, detokenizer)
+    model = MinDalle.from_modules(_StandInTokenizer(), encoder, decoder, detokenizer)
+    model.shapes_only = True
+    return model
 
 
 def first_records(records: list[Record]) -> list[Record]:
