@@ -9,7 +9,10 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
@@ -103,3 +106,104 @@ def import_file() -> Callable[[str], ModuleType]:
         return module
 
     return load
+# ---------------------------------------------------------------------------- hub/: a file server on 127.0.0.1
+
+HUB_PREFIX = "/kuprel/min-dalle/resolve/main/"  # min-dalle's files under the Hugging Face URL scheme
+FAST = dict(progress=False, retries=2, timeout=2.0, backoff=0.01)  # fetch_model options for tests
+FLAX_FIXTURES = Path(__file__).parent / "fixtures" / "flax"  # a tiny DalleBart and VQGAN saved by Flax
+
+
+def converted_modules(root: Path) -> tuple:
+    """The encoder, decoder and detokenizer converted from the Flax fixtures into `root`, loaded strictly."""
+    from dalle_core import DalleBartDecoder, DalleBartEncoder, VQGanDetokenizer
+    from dalle_core.hub.convert import check_flax_config
+    from dalle_core.weights import load_module, model_files
+
+    bart, _ = check_flax_config("bart", FLAX_FIXTURES / "dalle", None)
+    vqgan = check_flax_config("vqgan", FLAX_FIXTURES / "vqgan", None)
+    files = model_files(root, "mini")
+    with torch.device("meta"):
+        modules = DalleBartEncoder(bart), DalleBartDecoder(bart), VQGanDetokenizer(vqgan)
+    paths = files.encoder, files.decoder, files.detoker
+    return tuple(load_module(module, path, torch.float32, "cpu") for module, path in zip(modules, paths))
+
+
+@dataclass
+class Served:
+    """What the test server holds and how it misbehaves; shared with its handler."""
+
+    url: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)  # URL path -> content
+    drop_once: set[str] = field(default_factory=set)  # send half, then close
+    fail: dict[str, int] = field(default_factory=dict)  # URL path -> status, every time
+    hang: set[str] = field(default_factory=set)
+    ignore_range: bool = False
+    log: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range) of each request
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def requests_for(self, name: str) -> list[str | None]:
+        return [rng for path, rng in self.log if path.endswith("/" + name)]
+
+
+class FileHandler(BaseHTTPRequestHandler):
+    """Serves `served.files` with Range support, and drops, fails or hangs where told."""
+
+    served: Served  # set on a subclass per server
+
+    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
+        pass
+
+    def do_GET(self) -> None:
+        served = self.served
+        served.log.append((self.path, self.headers.get("Range")))
+        if self.path in served.hang:
+            served.release.wait(5.0)  # far past the client's time-out; released at teardown
+        elif self.path in served.fail:
+            self.send_error(served.fail[self.path])
+        elif self.path not in served.files:
+            self.send_error(404)
+        else:
+            self.send_file(served.files[self.path])
+
+    def send_file(self, data: bytes) -> None:
+        start, range_header = 0, self.headers.get("Range")
+        if range_header and not self.served.ignore_range:
+            start = int(range_header.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        is_page = data.startswith(b"<html>")  # a login page, as captive portals and misconfigured mirrors send
+        self.send_header("Content-Type", "text/html; charset=utf-8" if is_page else "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path in self.served.drop_once:
+            self.served.drop_once.discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True  # the client sees EOF before Content-Length
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A file server on 127.0.0.1 (empty; tests add files), with no mirror set in the environment."""
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.delenv("DALLE_CORE_BASE_URL", raising=False)
+    served = Served()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), type("BoundHandler", (FileHandler,), {"served": served}))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    served.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield served
+    served.release.set()
+    httpd.shutdown()
+    httpd.server_close()

@@ -15,16 +15,18 @@ import numpy as np
 import pytest
 import torch
 
-from dalle_core import DalleBartDecoder, DalleBartEncoder, TextTokenizer, VQGanDetokenizer
+from dalle_core import TextTokenizer
 from dalle_core.__main__ import main
 from dalle_core.hub import convert
 from dalle_core.hub.convert import ConversionError
 from dalle_core.pipeline import MinDalle
-from dalle_core.weights import load_module, model_files, read_state_dict
+from dalle_core.weights import model_files, read_state_dict
 
 from . import oracle
+from .conftest import FLAX_FIXTURES
+from .conftest import converted_modules as ours
 
-FIXTURES = Path(__file__).parent / "fixtures" / "flax"
+FIXTURES = FLAX_FIXTURES
 EXPECTED = np.load(FIXTURES / "expected.npz")
 LAYOUTS = json.loads((FIXTURES / "layouts.json").read_text())
 
@@ -45,23 +47,13 @@ def converted(tmp_path_factory) -> Path:
 
 
 def configs():
-    bart, _ = convert.dalle_config_from_flax(convert.read_flax_config(FIXTURES / "dalle"))
-    return bart, convert.vqgan_config_from_flax(convert.read_flax_config(FIXTURES / "vqgan"))
-
-
-def ours(root: Path):
-    bart, vqgan = configs()
-    files = model_files(root, "mini")
-    with torch.device("meta"):
-        encoder, decoder, detokenizer = DalleBartEncoder(bart), DalleBartDecoder(bart), VQGanDetokenizer(vqgan)
-    return (load_module(encoder, files.encoder, torch.float32, "cpu"),
-            load_module(decoder, files.decoder, torch.float32, "cpu"),
-            load_module(detokenizer, files.detoker, torch.float32, "cpu"))
+    bart, _ = convert.check_flax_config("bart", FIXTURES / "dalle", None)
+    return bart, convert.check_flax_config("vqgan", FIXTURES / "vqgan", None)
 
 
 def test_files_in_min_dalle_layout_with_every_key_and_no_part_left(converted):
     files = model_files(converted, "mini")
-    assert not list(converted.rglob("*.part"))
+    assert not list(converted.rglob("*.part*"))
     assert files.vocab.read_bytes() == (FIXTURES / "dalle" / "vocab.json").read_bytes()
     encoder = read_state_dict(files.encoder)
     assert encoder["layers.1.glu.ln0.weight"].eq(1).all()  # no scale in Flax: ones
@@ -230,6 +222,20 @@ def test_unsupported_variant_is_refused_before_reading():
         convert.dalle_config_from_flax({**LAYOUTS["configs"]["mini"], "ln_positions": "swinv2"})
 
 
+def test_a_vqgan_of_another_size_is_refused_from_its_config():
+    assert convert.check_flax_config("vqgan", FIXTURES / "vqgan", None).vocab_count == 64  # any size is read
+    with pytest.raises(ConversionError, match="VQGAN of another size"):
+        convert.check_flax_config("vqgan", FIXTURES / "vqgan", "mini")
+
+
+def test_a_wrong_shape_is_named_with_both_shapes():
+    config, _ = convert.dalle_config_from_flax(LAYOUTS["configs"]["mini"])
+    shapes = {k: tuple(v) for k, v in LAYOUTS["mini"].items()}
+    shapes["lm_head/kernel"] = (7, 7)
+    with pytest.raises(ConversionError, match=r"lm_head/kernel -> lm_head.weight: file \(7, 7\)"):
+        convert.dalle_bart_plan(shapes, config, False)
+
+
 def test_cli_converts_and_checks_the_model_size(tmp_path, capsys):
     source = tmp_path / "flax" / "dalle-mini"
     shutil.copytree(FIXTURES / "dalle", source)
@@ -238,7 +244,7 @@ def test_cli_converts_and_checks_the_model_size(tmp_path, capsys):
     # the fixture is tiny: as "mini" its sizes are refused, naming the difference
     assert main(["convert", "--from", str(source), "--model", "mini", "--models-root", str(root), "--quiet"]) == 1
     assert "embed_count 32 (the mini model has 1024)" in capsys.readouterr().err
-    assert not root.exists() or not list(root.rglob("*.pt"))
+    assert not root.exists() or not list(root.rglob("*.pt*"))
     assert (
         main(
             [

@@ -1,20 +1,18 @@
-"""fetch.py against a local HTTP server that can misbehave on purpose.
+"""fetch.py against a local HTTP server that misbehaves on purpose (tests/conftest.py's `server`).
 
-The server serves small made-up files under the Hugging Face URL scheme (and under a
-plain directory), honours Range requests, logs every request, and can be told to drop
-the connection mid-file once, answer 404 or 500, ignore Range, or hang past the
-client's time-out. The file table is replaced by the test's own sizes and hashes.
+The server serves small made-up files under the Hugging Face URL scheme and under a plain directory,
+honours Range requests, logs every request, and can be told to drop the connection mid-file once, answer
+404 or 500, ignore Range, or hang past the client's time-out. The file table is replaced by the test's own
+sizes and hashes.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
-import threading
+import socket
 import time
 import urllib.request
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,90 +23,7 @@ from dalle_core.hub import fetch
 from dalle_core.hub.fetch import DownloadError, RemoteFile
 from dalle_core.weights import model_files
 
-HUB_PREFIX = "/kuprel/min-dalle/resolve/main/"
-FAST = dict(progress=False, retries=2, timeout=2.0, backoff=0.01)
-
-
-# ---------------------------------------------------------------------------- server
-
-
-@dataclass
-class Served:
-    """What the server holds and how it should misbehave; shared with the handler."""
-
-    files: dict[str, bytes] = field(default_factory=dict)  # URL path -> content
-    drop_once: set[str] = field(default_factory=set)  # send half, then close
-    fail: dict[str, int] = field(default_factory=dict)  # URL path -> status, every time
-    hang: set[str] = field(default_factory=set)
-    ignore_range: bool = False
-    log: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def requests_for(self, name: str) -> list[str | None]:
-        return [rng for path, rng in self.log if path.endswith("/" + name)]
-
-
-class Handler(BaseHTTPRequestHandler):
-    served: Served  # set on a subclass per server
-
-    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
-        pass
-
-    def do_GET(self) -> None:
-        served = self.served
-        served.log.append((self.path, self.headers.get("Range")))
-        if self.path in served.hang:
-            served.release.wait(5.0)  # far past the client's time-out; released at teardown
-            return
-        if self.path in served.fail:
-            self.send_error(served.fail[self.path])
-            return
-        if self.path not in served.files:
-            self.send_error(404)
-            return
-        self._send_file(served.files[self.path])
-
-    def _send_file(self, data: bytes) -> None:
-        start = 0
-        range_header = self.headers.get("Range")
-        if range_header and not self.served.ignore_range:
-            start = int(range_header.removeprefix("bytes=").split("-")[0])
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in self.served.drop_once:
-            self.served.drop_once.discard(self.path)
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True  # the client sees EOF before Content-Length
-            return
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server():
-    served = Served()
-    handler = type("BoundHandler", (Handler,), {"served": served})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    served.url = f"http://127.0.0.1:{httpd.server_address[1]}"  # type: ignore[attr-defined]
-    yield served
-    served.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
+from .conftest import FAST, HUB_PREFIX
 
 # ---------------------------------------------------------------------------- files
 
@@ -141,8 +56,6 @@ def published(tmp_path, monkeypatch, server):
     )
     monkeypatch.setattr(fetch, "REMOTE_FILES", {"mini": table, "mega": fetch.REMOTE_FILES["mega"]})
     monkeypatch.setattr(fetch, "expected_module", lambda role, model: nn.Linear(3, 2, bias=False))
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    monkeypatch.delenv("DALLE_CORE_BASE_URL", raising=False)
     for name, data in contents.items():
         server.files[HUB_PREFIX + name] = data
         server.files["/models/" + name] = data
@@ -337,23 +250,32 @@ def test_a_file_that_is_not_the_published_one_leaves_nothing(tmp_path, server, p
 
 def test_a_web_page_instead_of_the_file_is_refused(tmp_path, server, published, monkeypatch):
     root = tmp_path / "models"
-    monkeypatch.setitem(server.files, "/models/vocab_mini.json", b"<html>login</html>")
-    original = Handler._send_file
-
-    def as_html(self, data):
-        if data.startswith(b"<html>"):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        original(self, data)
-
-    monkeypatch.setattr(Handler, "_send_file", as_html)
+    monkeypatch.setitem(server.files, "/models/vocab_mini.json", b"<html>login</html>")  # sent as text/html
     with pytest.raises(DownloadError, match="web page"):
         fetch.fetch_model("mini", root, base_url=server.url + "/models", **FAST)
     assert not model_files(root, "mini").vocab.exists()
+
+
+def test_offline_is_a_clear_error_after_the_retries(tmp_path, published):
+    with socket.socket() as probe:  # a port that nothing listens on: connection refused, as offline
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = tmp_path / "models"
+    with pytest.raises(DownloadError) as caught:
+        fetch.fetch_model("mini", root, endpoint=f"http://127.0.0.1:{port}", **FAST)
+    message = str(caught.value)
+    assert "3 attempt" in message and "Connection" in message and "Check the network" in message
+    assert "mirror" in message and not caught.value.retryable
+    assert not list(root.rglob("*.json")) and leftovers(root) == []
+
+
+def test_bad_options_are_refused_before_any_request(tmp_path, server, published):
+    for options in (dict(retries=-1), dict(timeout=0), dict(source="pypi")):
+        with pytest.raises(ValueError):
+            fetch.fetch_model("mini", tmp_path, endpoint=server.url, **{**FAST, **options})
+    with pytest.raises(ValueError, match="unknown model"):
+        fetch.fetch_model("large", tmp_path, endpoint=server.url, **FAST)
+    assert server.log == []
 
 
 # ---------------------------------------------------------------------------- mirrors
@@ -455,6 +377,7 @@ def test_verify_mentions_a_resumable_part(tmp_path, published):
 
 
 def cli(argv: list[str]) -> int:
+    """The fetch and verify commands, in process."""
     parser = argparse.ArgumentParser(prog="dalle_core")
     fetch.add_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

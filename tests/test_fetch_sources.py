@@ -4,6 +4,7 @@ Flax fixtures (tests/fixtures/flax/) under the Hugging Face URL scheme."""
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -13,19 +14,16 @@ from dalle_core.hub import fetch
 from dalle_core.hub.fetch import DownloadError
 from dalle_core.weights import model_files
 
-from .test_convert import EXPECTED, FIXTURES, ours
-from .test_fetch import FAST, HUB_PREFIX, server  # noqa: F401  (the server fixture)
+from .conftest import FAST, FLAX_FIXTURES, HUB_PREFIX, converted_modules
 
 DALLE_PREFIX = "/dalle-mini/dalle-mini/resolve/main/"
 VQGAN_PREFIX = "/dalle-mini/vqgan_imagenet_f16_16384/resolve/main/"
 
 
 @pytest.fixture
-def originals(server, monkeypatch):  # noqa: F811
+def originals(server):
     """The Flax fixtures published as the repos dalle-mini/dalle-mini and the VQGAN's
     (hub layout) and as a plain directory under /mirror/."""
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    monkeypatch.delenv("DALLE_CORE_BASE_URL", raising=False)
     for prefix, mirror, folder, names in (
         (
             DALLE_PREFIX,
@@ -36,17 +34,19 @@ def originals(server, monkeypatch):  # noqa: F811
         (VQGAN_PREFIX, "/mirror/vqgan_imagenet_f16_16384/", "vqgan", ("config.json", "flax_model.msgpack")),
     ):
         for name in names:
-            data = (FIXTURES / folder / name).read_bytes()
+            data = (FLAX_FIXTURES / folder / name).read_bytes()
             server.files[prefix + name] = data
             server.files[mirror + name] = data
     return server
 
 
 def encoder_matches_flax(root) -> bool:
-    encoder, _, _ = ours(root)
+    """Does the encoder converted into `root` give Flax's own encoder states on the fixture's tokens?"""
+    expected = np.load(FLAX_FIXTURES / "expected.npz")
+    encoder, _, _ = converted_modules(root)
     with torch.no_grad():
-        state = encoder(torch.from_numpy(EXPECTED["text_tokens"]).long()).numpy()
-    return np.allclose(state, EXPECTED["encoder_state"], atol=1e-4, rtol=1e-4)
+        state = encoder(torch.from_numpy(expected["text_tokens"]).long()).numpy()
+    return np.allclose(state, expected["encoder_state"], atol=1e-4, rtol=1e-4)
 
 
 def test_dalle_mini_source_gives_a_working_models_root(tmp_path, originals):
@@ -62,6 +62,8 @@ def test_dalle_mini_source_gives_a_working_models_root(tmp_path, originals):
     fetch.fetch_model("mini", root, source="dalle-mini", endpoint=originals.url, check_sizes=False, **FAST)
     assert len(originals.log) == requests
     assert fetch.verify("mini", root, check_tensors=False) == []
+    record = json.loads((model_files(root, "mini").encoder.parent / "converted.json").read_text())
+    assert record["converted_from"] == "dalle-mini/dalle-mini"
 
 
 def test_404_from_min_dalle_falls_through_to_dalle_mini(tmp_path, originals, capsys, monkeypatch):
@@ -86,9 +88,7 @@ def test_only_the_missing_part_is_fetched_from_the_originals(tmp_path, originals
     assert {path for path, _ in originals.log} == {VQGAN_PREFIX + "config.json", VQGAN_PREFIX + "flax_model.msgpack"}
 
 
-def test_no_fallback_and_every_source_gone(tmp_path, server, monkeypatch):  # noqa: F811
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    monkeypatch.delenv("DALLE_CORE_BASE_URL", raising=False)
+def test_no_fallback_and_every_source_gone(tmp_path, server):
     with pytest.raises(DownloadError) as caught:
         fetch.fetch_model("mini", tmp_path, endpoint=server.url, fallback=False, **FAST)
     assert caught.value.status == 404 and "dalle-mini/dalle-mini" not in caught.value.url
@@ -129,21 +129,8 @@ def test_verify_checks_converted_files_against_their_record(tmp_path, originals)
 def test_cli_source_option_refuses_a_model_of_other_sizes(tmp_path, originals, capsys):
     parser = argparse.ArgumentParser(prog="dalle_core")
     fetch.add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(
-        [
-            "fetch",
-            "--model",
-            "mini",
-            "--models-root",
-            str(tmp_path),
-            "--source",
-            "dalle-mini",
-            "--endpoint",
-            originals.url,
-            "--quiet",
-            "--no-fallback",
-        ]
-    )
+    args = parser.parse_args(["fetch", "--model", "mini", "--models-root", str(tmp_path), "--source", "dalle-mini",
+                              "--endpoint", originals.url, "--quiet", "--no-fallback"])
     assert args.func(args) == 1  # the fixture is tiny, not DALL·E Mini: the conversion says so
     assert "does not describe DALL·E Mini" in capsys.readouterr().err
     assert not model_files(tmp_path, "mini").encoder.exists()
