@@ -218,12 +218,13 @@ def export_site(out: Path, exporter, mathjax_js: str, student: bool) -> list[Exp
     if not names():
         return []
     released = release(out)
-    mathjax = mathjax_js if "://" in mathjax_js else "../" + mathjax_js
     exported = []
 
     def write(source: Path, target: Path, depth: str) -> None:
+        """`depth`: from the page up to the site's root, where MathJax's local copy lies."""
         node = nbformat.read(source, as_version=4)
-        resources = {"metadata": {"name": source.stem}, "dalle_html": {"mathjax_js": depth + mathjax}}
+        mathjax = mathjax_js if "://" in mathjax_js else depth + mathjax_js
+        resources = {"metadata": {"name": source.stem}, "dalle_html": {"mathjax_js": mathjax}}
         body, _ = exporter.from_notebook_node(node, resources=resources)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body, encoding="utf-8")
