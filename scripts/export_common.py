@@ -189,3 +189,24 @@ PAGE_CSS = (
     "img{max-width:100%}li{margin:0.3em 0}.home{font-size:0.9em}blockquote{border-left:4px solid #ddd;"
     "margin-left:0;padding-left:1em;color:#333}"
 )
+
+
+# ---- `make vendor`: the npm packages, once ---------------------------------------------------------
+NEEDED = {"reveal.js/dist/reveal.js": "", "reveal.js/plugin/notes/notes.js": "", "requirejs/require.js": "",
+          **MATHJAX_FILES}
+
+
+def main() -> int:
+    """Install the pinned npm packages into the cache folder unless they are there (no network after)."""
+    if vendor_ready(VENDOR_CACHE, NEEDED):
+        print(f"{VENDOR_CACHE}: reveal.js, require.js and MathJax are there")
+        return 0
+    why = npm_install(VENDOR_CACHE, NEEDED)
+    if why is not None:
+        print(f"could not install the npm packages into {VENDOR_CACHE}: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

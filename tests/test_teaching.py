@@ -235,7 +235,9 @@ def test_a_figure_is_written_from_the_tagged_cells_png(tmp_path, monkeypatch):
 
     import nbformat
 
-    png = base64.b64decode(b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    png = base64.b64decode(b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
+                           b"hQGAhKmMIQAAAABJRU5ErkJggg==")  # one pixel
+
     def tagged_cell():
         cell = nbformat.v4.new_code_cell("plot()", outputs=[nbformat.v4.new_output(
             "display_data", data={"image/png": base64.b64encode(png).decode()})])
@@ -383,7 +385,6 @@ def local_targets(page: Path) -> list[str]:
 
 @pytest.mark.slow  # two whole sites: about a minute
 def test_the_site_renders_its_index_and_exports_the_docs(sites):
-    lecturer, student = sites
     for site in sites:
         index = (site / "index.html").read_text(encoding="utf-8")
         assert "**" not in index and "<strong>course model</strong>" in index  # Markdown rendered
