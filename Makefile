@@ -6,14 +6,17 @@
 # make lint       ruff check . (rules in pyproject.toml); make test and make test-fast run it first
 # make html       exports the course as a static site in site/ (offline: MathJax copied beside the pages);
 # make html-student  the same without solutions, in site-student/ (web pages and slides)
-# make slides     reveal.js slides of the lecture notebooks in site/slides/ (offline)
+# make slides     the four lecture decks (slides/decks/*.md) and reveal.js slides of the lecture notebooks in
+#                 site/slides/ (offline); the decks' figures are taken from the notebooks' stored outputs
+# make grade SUBMISSIONS=dir   autogrades a folder of problem-set submissions (<student>.ipynb) into grades.csv
+# make problem-sets  writes the students' copies of the problem sets into build/problem-sets/
 # make docs       regenerates docs/shapes.md and docs/images/; make bench measures speed
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8888
-NBVAL := -m pytest -q --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+NBVAL := -m pytest -q --nbval --nbval-sanitize-with tests/nbval-sanitize.cfg notebooks
 # Every notebook computes on one thread (lab.notebook.start), so strict nbval runs two notebooks at a
 # time to use both cores; --dist loadscope keeps each notebook's cells in order in one kernel (nbval's
 # README). NOTEBOOK_JOBS=0 runs them one after another. The portable run keeps one notebook at a time:
@@ -35,6 +38,7 @@ PORTABLE_ENV := MKL_ENABLE_INSTRUCTIONS=SSE4_2 DNNL_MAX_CPU_ISA=SSE41 ATEN_CPU_C
 	DALLE_CORE_THREADS=2 OMP_NUM_THREADS=2
 
 .PHONY: lab lint test test-fast test-package test-notebooks test-portable browser-check bench html html-student slides docs clean-venv
+.PHONY: grade problem-sets vendor
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +51,11 @@ $(STAMP): pyproject.toml constraints.txt
 		if [ -n "$(TORCH_INDEX)" ]; then echo "torch: $(TORCH_INDEX) did not answer, using the default index"; fi; \
 		$(BIN)/pip install --quiet -c constraints.txt torch; \
 	fi
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,grading]'
+	@# nbgrader's JupyterLab menus and server extensions are for a grading hub; here grading runs from `make grade`
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	for extension in formgrader validate_assignment assignment_list course_list; do \
+		$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$extension >/dev/null 2>&1; done
 	touch $(STAMP)
 
 lab: $(STAMP)
@@ -80,7 +88,7 @@ test: test-package test-notebooks test-portable
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test-package: $(STAMP) browser-check lint
+test-package: $(STAMP) browser-check lint vendor
 	$(BIN)/python -m pytest -q tests
 
 test-fast: $(STAMP) lint
@@ -105,6 +113,19 @@ html-student: $(STAMP)
 
 slides: $(STAMP)
 	$(BIN)/python scripts/export_slides.py
+
+# reveal.js and MathJax from npm into build/npm-vendor/, once (the exports and the decks' browser test use them);
+# where npm or its registry is missing, the pages fall back to CDNs and the decks' test is skipped (failed in CI)
+vendor: $(STAMP)
+	@$(BIN)/python scripts/export_common.py || echo "vendor: the lecture decks' browser test will be skipped" >&2
+
+GRADES ?= grades.csv
+grade: $(STAMP)
+	@[ -n "$(SUBMISSIONS)" ] || { echo "usage: make grade SUBMISSIONS=folder-of-submissions [GRADES=grades.csv]" >&2; exit 2; }
+	$(BIN)/python scripts/problem_sets.py grade $(SUBMISSIONS) --out $(GRADES)
+
+problem-sets: $(STAMP)
+	$(BIN)/python scripts/problem_sets.py release --out build/problem-sets
 
 docs: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/shape_cheatsheet.py

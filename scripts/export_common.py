@@ -1,6 +1,7 @@
-"""What the two exports (export_html.py: web pages, export_slides.py: slides) share, defined once:
-scripts from npm copied beside the pages so that they work offline, interactive widgets turned
-into a note, and the student build's notebooks without links to the solutions.
+"""What the exports (export_html.py: the site, export_slides.py: slides and lecture decks) share,
+defined once: the repository's folders, scripts from npm copied beside the pages so that they
+work offline, Markdown rendered to HTML (math left for MathJax, GitHub's heading anchors),
+interactive widgets turned into a note, and the student build without links to the solutions.
 
 The npm packages are installed once into a cache folder (default build/npm-vendor/) and the
 files a page needs are copied from there into <out>/vendor/. Where that is impossible (no npm,
@@ -9,6 +10,7 @@ no registry) the caller falls back to public CDNs and says so.
 from __future__ import annotations
 
 import copy
+import html
 import re
 import shutil
 import subprocess
@@ -18,6 +20,8 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+SCRIPTS = ROOT / "scripts"  # also where the nbconvert templates live (html_template/, slides_template/)
 VENDOR_CACHE = ROOT / "build" / "npm-vendor"
 
 # npm packages the pages load, pinned: the templates are written for reveal.js 4 and MathJax 3
@@ -122,3 +126,87 @@ def without_solution_links(notebook: nbformat.NotebookNode) -> nbformat.Notebook
         if cell.cell_type == "markdown":
             cell.source = SOLUTION_LINK.sub(r"\1", SOLUTION_SENTENCE.sub("", cell.source))
     return notebook
+
+
+# ---- Markdown pages ------------------------------------------------------------------------
+HEADING_TAG = re.compile(r'<h([1-6]) id="[^"]*">(.*?)<a class="anchor-link" href="#[^"]*">&#182;</a></h\1>', re.DOTALL)
+LOCAL_HREF = re.compile(r'(<a\s[^>]*?href=")([^"#:]+)(#[^"]*)?("[^>]*>)(.*?)(</a>)', re.DOTALL)
+
+
+def slug(text: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"<[^>]+>", "", html.unescape(text)).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def render_markdown(text: str) -> str:
+    """Markdown to HTML as nbconvert renders a notebook's Markdown (tables, highlighted code; $...$ and
+    $$...$$ left for MathJax), with GitHub's heading anchors so that links such as faq.md#why-... hold."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    body = markdown2html_mistune(text)
+    return HEADING_TAG.sub(lambda m: f'<h{m.group(1)} id="{slug(m.group(2))}">{m.group(2)}</h{m.group(1)}>', body)
+
+
+def render_inline(text: str) -> str:
+    """One line of Markdown (a title with `code` or *emphasis*) as inline HTML."""
+    body = render_markdown(text).strip()
+    return body[3:-4] if body.startswith("<p>") and body.endswith("</p>") else body
+
+
+def rewrite_local_links(body: str, target_of) -> str:
+    """Every relative link: `target_of(path)` gives its new target, or None to keep the text and drop the link."""
+    def replace(match: re.Match) -> str:
+        start, path, anchor, end, text, close = match.groups()
+        new = target_of(path)
+        if new is None:
+            return text
+        return f"{start}{new}{anchor or ''}{end}{text}{close}"
+
+    return LOCAL_HREF.sub(replace, body)
+
+
+def page(title: str, body: str, mathjax_js: str | None, css: str = "", home: str | None = "index.html") -> str:
+    """A whole HTML page around `body`: the course's plain style, MathJax when `mathjax_js` is given."""
+    mathjax = "" if mathjax_js is None else (
+        "<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}, "
+        "svg: {fontCache: 'global'}};</script>\n"
+        f'<script src="{html.escape(mathjax_js)}" async></script>\n'
+    )
+    nav = f'<p class="home"><a href="{home}">DALL·E Mini from the inside</a></p>\n' if home else ""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n{mathjax}<style>{PAGE_CSS}{css}</style>\n</head><body>\n"
+        f"{nav}{body}\n</body></html>\n"
+    )
+
+
+PAGE_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:52em;margin:2em auto;padding:0 1em;line-height:1.5}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:0.2em 0.5em;vertical-align:top}"
+    "pre{background:#f6f6f6;padding:0.6em;overflow-x:auto}code{background:#f6f6f6}"
+    "img{max-width:100%}li{margin:0.3em 0}.home{font-size:0.9em}blockquote{border-left:4px solid #ddd;"
+    "margin-left:0;padding-left:1em;color:#333}"
+)
+
+
+# ---- `make vendor`: the npm packages, once ---------------------------------------------------------
+NEEDED = {"reveal.js/dist/reveal.js": "", "reveal.js/plugin/notes/notes.js": "", "requirejs/require.js": "",
+          **MATHJAX_FILES}
+
+
+def main() -> int:
+    """Install the pinned npm packages into the cache folder unless they are there (no network after)."""
+    if vendor_ready(VENDOR_CACHE, NEEDED):
+        print(f"{VENDOR_CACHE}: reveal.js, require.js and MathJax are there")
+        return 0
+    why = npm_install(VENDOR_CACHE, NEEDED)
+    if why is not None:
+        print(f"could not install the npm packages into {VENDOR_CACHE}: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

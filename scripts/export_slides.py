@@ -1,10 +1,13 @@
-"""Export the lecture notebooks as reveal.js slide shows in site/slides/, usable offline.
+"""The slides in site/slides/, usable offline: the lecture decks, and every lecture notebook as a slide show.
 
     .venv/bin/python scripts/export_slides.py [--out site/slides] [--vendor build/npm-vendor]
-                                              [--no-install] [NAME ...]
+                                              [--no-install] [--no-decks] [NAME ...]
 
-The notebooks are exported as committed (outputs included, nothing re-executed, the
-files in notebooks/ untouched). Slide types are set on a copy at export time, so the
+The lecture decks (slides/decks/*.md, one per lecture, written for projection) are rendered
+by decks.py, with the course's figures taken from the notebooks' stored outputs; they come
+first in the index. The notebook slide shows are the secondary output: the notebooks are
+exported as committed (outputs included, nothing re-executed, the files in notebooks/
+untouched). Slide types are set on a copy at export time, so the
 notebooks need no slideshow metadata:
 
 - a Markdown cell is cut at its headings; a part that starts with a `#` or `##` heading
@@ -39,21 +42,9 @@ import nbformat
 from nbconvert import SlidesExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_common import (
-    MATHJAX_CDN,
-    MATHJAX_FILES,
-    MATHJAX_LOCAL,
-    NPM_PACKAGES,
-    VENDOR_CACHE,
-    provide_vendor,
-    warn_cdn,
-    widget_note,
-    without_solution_links,
-)
+import decks
+import export_common as common
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "slides_template"
 
 # what is copied from the npm packages into <out>/vendor/ (folders whole)
@@ -62,15 +53,15 @@ VENDOR_FILES = {
     "reveal.js/plugin/notes": "reveal.js/plugin/notes",
     "reveal.js/LICENSE": "reveal.js/LICENSE",
     "requirejs/require.js": "require.js",
-    **MATHJAX_FILES,
+    **common.MATHJAX_FILES,
 }
 # the fallback: the same npm packages as served by jsDelivr's npm mirror
 CDN = {
-    "reveal": f"https://cdn.jsdelivr.net/npm/reveal.js@{NPM_PACKAGES['reveal.js']}",
-    "require_js": f"https://cdn.jsdelivr.net/npm/requirejs@{NPM_PACKAGES['requirejs']}/require.js",
-    "mathjax_js": MATHJAX_CDN,
+    "reveal": f"https://cdn.jsdelivr.net/npm/reveal.js@{common.NPM_PACKAGES['reveal.js']}",
+    "require_js": f"https://cdn.jsdelivr.net/npm/requirejs@{common.NPM_PACKAGES['requirejs']}/require.js",
+    "mathjax_js": common.MATHJAX_CDN,
 }
-LOCAL = {"reveal": "vendor/reveal.js", "require_js": "vendor/require.js", "mathjax_js": MATHJAX_LOCAL}
+LOCAL = {"reveal": "vendor/reveal.js", "require_js": "vendor/require.js", "mathjax_js": common.MATHJAX_LOCAL}
 HEADING = re.compile(r"^(#{1,6})\s")
 FENCE = re.compile(r"^\s*(```|~~~)")
 SHORT_INTRO = 300  # characters: a Markdown part this short shares its slide with the next code cell
@@ -118,7 +109,7 @@ def with_slide_types(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             joins = (previous is not None and previous.cell_type == "markdown"
                      and len(previous.source) <= SHORT_INTRO)
             slide_type = "notes" if setup else ("-" if joins else "subslide")
-            widget_note(cell)
+            common.widget_note(cell)
         else:
             slide_type = "skip"  # raw cells
         cell.metadata["slideshow"] = {"slide_type": slide_type}
@@ -130,10 +121,10 @@ def with_slide_types(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 # ---- reveal.js, require.js and MathJax, offline ----------------------------------------
 def script_urls(vendor: Path | None, out: Path, install: bool) -> tuple[dict[str, str], bool]:
     """Local paths (and the files copied) when possible, else CDN URLs; True if local."""
-    why = provide_vendor(vendor, out, VENDOR_FILES, install)
+    why = common.provide_vendor(vendor, out, VENDOR_FILES, install)
     if why is None:
         return dict(LOCAL), True
-    warn_cdn("reveal.js, require.js and MathJax", why, "slides")
+    common.warn_cdn("reveal.js, require.js and MathJax", why, "slides")
     return dict(CDN), False
 
 
@@ -146,7 +137,7 @@ def title_of(notebook: nbformat.NotebookNode, fallback: str) -> str:
 
 def make_exporter(urls: dict[str, str]) -> SlidesExporter:
     exporter = SlidesExporter(
-        extra_template_basedirs=[str(TEMPLATE_DIR)],
+        extra_template_basedirs=[str(common.SCRIPTS)],
         template_name=TEMPLATE_NAME,
     )
     exporter.reveal_url_prefix = urls["reveal"]
@@ -172,7 +163,7 @@ def export(
 ) -> tuple[str, str, int]:
     notebook = nbformat.read(source, as_version=4)
     if student:
-        notebook = without_solution_links(notebook)
+        notebook = common.without_solution_links(notebook)
     resources = {"metadata": {"name": source.stem}, "dalle_slides": urls}
     body, _ = exporter.from_notebook_node(with_slide_types(notebook), resources=resources)
     body = re.sub(r'href="(?:\./)?([^"#:]+)\.ipynb(#[^"]*)?"', link_target, body)
@@ -190,48 +181,67 @@ def slide_count(page: str) -> int:
     return count
 
 
-def index_page(entries: list[tuple[str, str, int]]) -> str:
-    rows = "\n".join(
-        f'<li><a href="{href}">{html.escape(title)}</a> <small>({sections} slides)</small></li>'
-        for href, title, sections in entries
+def index_page(entries: list[tuple[str, str, int]], lectures: list[tuple[str, str, int]]) -> str:
+    def rows(items: list[tuple[str, str, int]]) -> str:
+        return "\n".join(f'<li><a href="{href}">{html.escape(title)}</a> <small>({count} slides)</small></li>'
+                         for href, title, count in items)
+
+    decks_part = (
+        "<h2>Lecture decks</h2>\n<p>One deck per lecture of the <a href='../docs/syllabus.html'>syllabus</a>, "
+        "written for projection; <kbd>s</kbd> opens the speaker notes.</p>\n"
+        f"<ol>\n{rows(lectures)}\n</ol>\n" if lectures else ""
     )
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>DALL·E Mini from the inside: slides</title>\n"
         "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.5}</style>\n"
         "</head><body>\n<h1>DALL·E Mini from the inside: slides</h1>\n"
-        "<p><a href='../index.html'>The course as web pages</a> (<code>make html</code>). "
-        "One slide show per lecture notebook. Space or the arrow keys move on, <kbd>s</kbd> opens the "
-        "speaker view (with the setup code), <kbd>Esc</kbd> the overview. Long cells scroll.</p>\n"
-        f"<ol start='0'>\n{rows}\n</ol>\n</body></html>\n"
+        "<p><a href='../index.html'>The course as web pages</a> (<code>make html</code>).</p>\n"
+        f"{decks_part}<h2>The notebooks as slides</h2>\n"
+        "<p>One slide show per lecture notebook, cut at its headings. Space or the arrow keys move on, "
+        "<kbd>s</kbd> opens the speaker view (with the setup code), <kbd>Esc</kbd> the overview. "
+        "Long cells scroll.</p>\n"
+        f"<ol start='0'>\n{rows(entries)}\n</ol>\n</body></html>\n"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook file names in notebooks/ (default: every lecture notebook)")
-    parser.add_argument("--out", default=str(ROOT / "site" / "slides"), help="output folder (default: site/slides/)")
-    parser.add_argument("--vendor", default=str(VENDOR_CACHE),
+    parser.add_argument("--out", default=str(common.ROOT / "site" / "slides"),
+                        help="output folder (default: site/slides/)")
+    parser.add_argument("--vendor", default=str(common.VENDOR_CACHE),
                         help="cache folder for the npm packages (default: build/npm-vendor/)")
     parser.add_argument("--no-install", action="store_true", help="never run npm; use the cache or fall back to CDNs")
     parser.add_argument("--student", action="store_true", help="no links to the solutions")
+    parser.add_argument("--no-decks", action="store_true", help="only the notebook slide shows")
     args = parser.parse_args(argv)
-    sources = [NOTEBOOKS / name for name in args.names] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    sources = [common.NOTEBOOKS / name for name in args.names] or sorted(common.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     missing = [str(p) for p in sources if not p.is_file()]
     if missing or not sources:
-        print(f"no such notebook: {', '.join(missing) or NOTEBOOKS}", file=sys.stderr)
+        print(f"no such notebook: {', '.join(missing) or common.NOTEBOOKS}", file=sys.stderr)
         return 1
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     urls, local = script_urls(Path(args.vendor), out, install=not args.no_install)
+    lectures = []
+    if not args.no_decks:
+        try:
+            built = decks.build(out, urls)
+        except (KeyError, ValueError) as error:
+            print(f"error: a lecture deck cannot be built: {error}", file=sys.stderr)
+            return 1
+        for deck, href in built:
+            lectures.append((href, deck.title, len(deck.slides)))
+            print(f"built deck {deck.name}: {len(deck.slides)} slides, figures: {', '.join(deck.figures()) or 'none'}")
     exporter = make_exporter(urls)
     entries = []
     for source in sources:
         entry = export(source, out, exporter, urls, student=args.student)
         entries.append(entry)
         print(f"exported {source.name}: {entry[2]} slides")
-    (out / "index.html").write_text(index_page(entries), encoding="utf-8")
+    (out / "index.html").write_text(index_page(entries, lectures), encoding="utf-8")
     where = "offline" if local else "needs a network: CDN scripts"
     print(f"wrote {len(entries)} slide shows to {out}/index.html ({where})")
     return 0

@@ -1,6 +1,6 @@
 """Hygiene of the notebook course: every notebook is executed, clean, structured, and deterministic.
 
-strict nbval (`pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks`) re-runs the
+strict nbval (`pytest --nbval --nbval-sanitize-with tests/nbval-sanitize.cfg notebooks`) re-runs the
 notebooks and compares their outputs; these tests are the fast, static half, plus one check
 that the outputs do not depend on torch's thread count.
 """
@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+SANITIZE = ROOT / "tests" / "nbval-sanitize.cfg"  # nbval's regex/replace pairs, out of the learners' folder
 MAIN = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 SOLUTIONS = sorted((NOTEBOOKS / "solutions").glob("[0-9][0-9]_*.ipynb"))
 ALL = MAIN + SOLUTIONS
@@ -38,8 +39,8 @@ def name(path: Path) -> str:
 
 
 def sanitize_patterns() -> list[tuple[str, str]]:
-    """The regex/replace pairs of notebooks/sanitize.cfg, as nbval reads them."""
-    text = (NOTEBOOKS / "sanitize.cfg").read_text(encoding="utf-8")
+    """The regex/replace pairs of tests/nbval-sanitize.cfg, as nbval reads them."""
+    text = SANITIZE.read_text(encoding="utf-8")
     return re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, flags=re.MULTILINE)
 
 
@@ -59,7 +60,8 @@ def text_outputs(cell) -> list[str]:
 
 def test_the_course_has_its_notebooks():
     assert len(MAIN) >= 8, [p.name for p in MAIN]
-    assert (NOTEBOOKS / "sanitize.cfg").is_file()
+    assert SANITIZE.is_file()
+    assert not (NOTEBOOKS / "conftest.py").exists() and not (NOTEBOOKS / "sanitize.cfg").exists()  # learners browse it
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
