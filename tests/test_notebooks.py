@@ -262,6 +262,9 @@ DEFINED_NUMBERS: dict[str, set[str]] = {
     # the pipeline diagram's "decoder ×256": DALL·E's 256 image tokens per picture, a definition the
     # tokenizer notebook has no tensor to print
     "01_tokenizer.ipynb": {"256"},
+    # the 8-bit colour scale: pixels are `clip(0, 1) * 255`, colour levels 0..255 (a definition)
+    "05_vqgan.ipynb": {"255"},
+    "solutions/05_vqgan.ipynb": {"255"},
 }
 
 
