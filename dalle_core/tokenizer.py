@@ -30,6 +30,36 @@ def normalize(text: str) -> str:
     return text.lower().encode("ascii", errors="ignore").decode()
 
 
+def _read_text(path: str | Path) -> str:
+    """A tokenizer file as UTF-8, whatever the platform's default."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer file {path} does not exist")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error})") from None
+
+
+def read_vocab(path: str | Path) -> dict[str, int]:
+    """vocab.json: a JSON object of subword -> id. A file that is not one says so (`verify` reports it)."""
+    try:
+        vocab = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    if not (isinstance(vocab, dict) and vocab and all(isinstance(i, int) for i in vocab.values())):
+        raise ValueError(f"{path} is not a vocabulary (a JSON object of subword -> id)")
+    return vocab
+
+
+def read_merges(path: str | Path) -> list[str]:
+    """merges.txt: a '#version' header line, then one pair of subwords a line, in rank order."""
+    merges = [line for line in _read_text(path).split("\n")[1:] if line.strip()]
+    if not merges or any(len(line.split()) != 2 for line in merges):
+        raise ValueError(f"{path} is not a BPE merges file (a header line, then one pair per line)")
+    return merges
+
+
 class TextTokenizer:
     """min-dalle compatible BPE tokenizer; `tokenize(text, is_verbose=True)` shows every merge."""
 
@@ -49,16 +79,8 @@ class TextTokenizer:
 
     @classmethod
     def from_files(cls, vocab_path: str | Path, merges_path: str | Path) -> TextTokenizer:
-        """Read vocab.json and merges.txt as UTF-8 whatever the platform's default."""
-        for path in (vocab_path, merges_path):
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"tokenizer file {path} does not exist")
-        with open(vocab_path, encoding="utf-8") as f:
-            vocab = json.load(f)
-        with open(merges_path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        merges = [line for line in lines[1:] if line.strip()]  # line 0 is a '#version' header
-        return cls(vocab, merges)
+        """Read and check vocab.json and merges.txt (`read_vocab`, `read_merges`)."""
+        return cls(read_vocab(vocab_path), read_merges(merges_path))
 
     def normalize(self, text: str) -> str:
         """Emoji to names, lower case, ASCII only: the text the BPE sees."""
