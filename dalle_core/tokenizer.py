@@ -8,7 +8,6 @@ adjacent pair with the lowest rank in `merges.txt` until no pair is known.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 from math import inf
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import torch
 from emoji import demojize
+
+from .config import read_json
 
 WORD_START = chr(ord(" ") + 256)  # 'Ġ': GPT-2's byte-level stand-in for a leading space
 BOS, PAD, EOS, UNK = "<s>", "<pad>", "</s>", "<unk>"
@@ -30,31 +31,23 @@ def normalize(text: str) -> str:
     return text.lower().encode("ascii", errors="ignore").decode()
 
 
-def _read_text(path: str | Path) -> str:
-    """A tokenizer file as UTF-8, whatever the platform's default."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"tokenizer file {path} does not exist")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text ({error})") from None
-
-
 def read_vocab(path: str | Path) -> dict[str, int]:
-    """vocab.json: a JSON object of subword -> id. A file that is not one says so (`verify` reports it)."""
-    try:
-        vocab = json.loads(_read_text(path))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error})") from None
-    if not (isinstance(vocab, dict) and vocab and all(isinstance(i, int) for i in vocab.values())):
+    """vocab.json: a JSON object of subword -> id; anything else is an error naming the file (`verify` lists it)."""
+    vocab = read_json(path)
+    if not (vocab and all(isinstance(i, int) for i in vocab.values())):
         raise ValueError(f"{path} is not a vocabulary (a JSON object of subword -> id)")
     return vocab
 
 
 def read_merges(path: str | Path) -> list[str]:
-    """merges.txt: a '#version' header line, then one pair of subwords a line, in rank order."""
-    merges = [line for line in _read_text(path).split("\n")[1:] if line.strip()]
+    """merges.txt: a '#version' header line, then one pair of subwords a line, in rank order (UTF-8)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer file {path} does not exist")
+    try:
+        merges = [line for line in path.read_text(encoding="utf-8").split("\n")[1:] if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error})") from None
     if not merges or any(len(line.split()) != 2 for line in merges):
         raise ValueError(f"{path} is not a BPE merges file (a header line, then one pair per line)")
     return merges

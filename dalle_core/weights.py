@@ -95,6 +95,11 @@ def tiny_files(folder: str | Path) -> ModelFiles:
     return ModelFiles(*(folder / name for name in names))
 
 
+def fetch_command(model: str, models_root: str | Path) -> str:
+    """The command that downloads the missing files of `model`, as error messages quote it."""
+    return f"python -m dalle_core fetch --model {model} --models-root {models_root}"
+
+
 def require_files(files: ModelFiles, model: str) -> None:
     """Raise a FileNotFoundError that lists every missing file and how to get it."""
     missing = files.missing()
@@ -105,9 +110,8 @@ def require_files(files: ModelFiles, model: str) -> None:
         advice = ("Reinstall dalle_core for the shipped course model, or rebuild a course model with "
                   f"`python -m dalle_core train --out {files.decoder.parent}`.")
     else:
-        advice = (f"Fetch them with `python -m dalle_core fetch --model {model} --models-root "
-                  f"{files.detoker.parent.parent}`, pass allow_download=True, or place them by hand "
-                  "(see docs/weights.md).")
+        advice = (f"Fetch them with `{fetch_command(model, files.detoker.parent.parent)}`, pass "
+                  "allow_download=True, or place them by hand (see docs/weights.md).")
     raise FileNotFoundError(f"{len(missing)} file(s) of the {model} model are missing:\n{lines}\n{advice}")
 
 
@@ -208,6 +212,12 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], path: st
         {"missing keys": missing, "unexpected keys": unexpected, "wrong shapes": wrong},
         "Is it the file of another model (mega vs mini) or an incomplete download?",
     ))
+
+
+def check_checkpoint(path: str | Path, role: str, config: str | DalleConfig | VQGanConfig) -> None:
+    """Raise a CheckpointError unless the checkpoint at `path` opens and its keys and shapes fit
+    `expected_module(role, config)`; reads the file, allocates no module."""
+    check_state_dict(expected_module(role, config), read_state_dict(path), path)
 
 
 def load_module(module: nn.Module, path: str | Path, dtype: torch.dtype, device: str | torch.device) -> nn.Module:

@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from dalle_core import weights
 from dalle_core.__main__ import main
 from dalle_core.hub import fetch
 from dalle_core.hub.fetch import DownloadError, RemoteFile
@@ -38,7 +39,8 @@ def checkpoint_bytes(tmp_path: Path, name: str, state: dict[str, torch.Tensor]) 
 def published(tmp_path, monkeypatch, server):
     """Small stand-ins for the mini model's five files, published on the server (hub
     layout and /models/ directory), with the file table pointing at their sizes and
-    hashes, and verify's expected module replaced by a tiny one that fits them."""
+    hashes, and the module verify checks checkpoints against (weights.check_checkpoint's)
+    replaced by a tiny one that fits them."""
     contents = {
         "vocab_mini.json": json.dumps({"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "Ġa": 4}).encode(),
         "merges_mini.txt": "#version: 0.2\nĠ a\nb c\n".encode(),
@@ -55,7 +57,7 @@ def published(tmp_path, monkeypatch, server):
         for name, data in contents.items()
     )
     monkeypatch.setattr(fetch, "REMOTE_FILES", {"mini": table, "mega": fetch.REMOTE_FILES["mega"]})
-    monkeypatch.setattr(fetch, "expected_module", lambda role, model: nn.Linear(3, 2, bias=False))
+    monkeypatch.setattr(weights, "expected_module", lambda role, model: nn.Linear(3, 2, bias=False))
     for name, data in contents.items():
         server.files[HUB_PREFIX + name] = data
         server.files["/models/" + name] = data
@@ -425,9 +427,6 @@ def test_published_table_matches_the_layout():
             assert (remote.size is None) == (remote.sha256 is None)
 
 
-REAL_EXPECTED_MODULE = expected_module  # verify's, which the `published` fixture replaces
-
-
 def shape_only_checkpoint(module: nn.Module, path: Path, drop: str | None = None) -> None:
     """A checkpoint with the module's keys and shapes but one stored number per tensor
     (stride-0 views), so a full-size model's file costs a few hundred kilobytes."""
@@ -439,14 +438,13 @@ def shape_only_checkpoint(module: nn.Module, path: Path, drop: str | None = None
 
 @pytest.mark.parametrize("model", ["mini", "mega"])
 def test_verify_checks_keys_and_shapes_against_the_package_modules(tmp_path, monkeypatch, model):
-    monkeypatch.setattr(fetch, "expected_module", REAL_EXPECTED_MODULE)
     monkeypatch.setitem(fetch.REMOTE_FILES, model, tuple(
         RemoteFile(r.name, r.role) for r in fetch.REMOTE_FILES[model]))  # sizes of the real files don't apply
     files = model_files(tmp_path, model)
     other = "mega" if model == "mini" else "mini"
-    shape_only_checkpoint(REAL_EXPECTED_MODULE("encoder", model), files.encoder)
-    shape_only_checkpoint(REAL_EXPECTED_MODULE("decoder", other), files.decoder)  # the other model's
-    shape_only_checkpoint(REAL_EXPECTED_MODULE("detoker", model), files.detoker, drop="embedding.weight")
+    shape_only_checkpoint(expected_module("encoder", model), files.encoder)
+    shape_only_checkpoint(expected_module("decoder", other), files.decoder)  # the other model's
+    shape_only_checkpoint(expected_module("detoker", model), files.detoker, drop="embedding.weight")
     problems = {p.split()[0]: p for p in fetch.verify(model, tmp_path)}
     assert str(files.encoder) not in problems
     assert "wrong shapes" in problems[str(files.decoder)] and "another model" in problems[str(files.decoder)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import math
 import re
 import shutil
@@ -21,10 +20,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import torch
 from torch import nn
+from tqdm.utils import CallbackIOWrapper
 
-from ..config import DalleConfig, VQGanConfig
+from ..config import DalleConfig, VQGanConfig, read_json
+from ..memory import return_large_blocks_promptly
 from ..trace import progress_bar
 from ..weights import ModelFiles, atomic_write, expected_module, list_differences, model_files
 from .files import add_model_options, byte_bar, write_record
@@ -48,8 +50,6 @@ class ConversionError(ValueError):
 def _ndarray(code: int, data: bytes) -> torch.Tensor:
     """msgpack's extension hook for Flax's ndarray (type 1) and numpy scalar (type 3): a msgpack triple
     (shape, dtype name, C-order bytes). Only the head is unpacked; the bytes are copied once, into the tensor."""
-    import msgpack
-
     if code not in (1, 3):
         raise ConversionError(f"unknown msgpack extension type {code} in a Flax checkpoint")
     head = msgpack.Unpacker(raw=True)
@@ -71,14 +71,7 @@ def _ndarray(code: int, data: bytes) -> torch.Tensor:
 def read_flax_params(path: str | Path, progress: bool = False) -> dict[str, torch.Tensor]:
     """A `flax_model.msgpack` as a flat dict: '/'-joined parameter path -> tensor. The file is streamed,
     so reading needs about its size in memory, not twice that."""
-    import msgpack
-    from tqdm.utils import CallbackIOWrapper
-
-    from ..memory import return_large_blocks_promptly
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
     return_large_blocks_promptly()  # freed Flax tensors go back to the system, not to a heap that only grows
     size = path.stat().st_size
     with open(path, "rb") as stream, byte_bar(f"read {path.name}", size, progress) as bar:
@@ -222,8 +215,8 @@ def _bart_where(codec: str, is_stacked: bool, name: str) -> tuple[str, int | Non
     if name == "lm_head" or not name.startswith("layers."):
         return (name if name == "lm_head" else f"model/{codec}/{name}"), None
     _, i, rest = name.split(".", 2)
-    layers, path = f"model/{codec}/layers/FlaxBart{codec.title()}Layer", "/".join(_BART_NAMES.get(p, p)
-                                                                                  for p in rest.split("."))
+    layers = f"model/{codec}/layers/FlaxBart{codec.title()}Layer"
+    path = "/".join(_BART_NAMES.get(part, part) for part in rest.split("."))
     return (f"{layers}s/{path}", int(i)) if is_stacked else (f"{layers}_{i}/{path}", None)
 
 
@@ -311,14 +304,7 @@ def check_flax_config(part: str, folder: Path, model: str | None) -> Any:
     other sizes than that model's, before the weights are read or even downloaded. `part` "bart" gives
     (DalleConfig, force_ln_scale); "vqgan" a VQGanConfig, where any `model` means DALL·E's VQGAN."""
     path = Path(folder) / FLAX_CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist (the Flax checkpoint's config.json)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConversionError(f"{path} is not valid JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise ConversionError(f"{path} is not a JSON object")
+    config = read_json(path)
     if part == "vqgan":
         config = vqgan_config_from_flax(config)
         if model is not None and dataclasses.replace(config, name="dalle") != VQGanConfig.dalle():
@@ -369,13 +355,14 @@ def convert_into(source: Path | None, vqgan: Path | None, model: str, models_roo
     if source is not None:
         config, force_ln_scale = check_flax_config("bart", source, model if check_sizes else None)
         params = read_flax_params(source / FLAX_WEIGHTS, progress=progress)
-        plan = dalle_bart_plan({k: tuple(v.shape) for k, v in params.items()}, config, force_ln_scale)
+        encoder, decoder, encoder_defaults, decoder_defaults = dalle_bart_plan(
+            {k: tuple(v.shape) for k, v in params.items()}, config, force_ln_scale)
         files.encoder.parent.mkdir(parents=True, exist_ok=True)
         for name in TOKENIZER_FILES:  # small files first: a wrong folder shows before the long part
             with atomic_write(files.encoder.parent / name) as part:
                 shutil.copyfile(source / name, part)
-        _convert_and_save(params, plan[0], plan[2], dtype, progress, files.encoder)
-        _convert_and_save(params, plan[1], plan[3], dtype, progress, files.decoder)
+        _convert_and_save(params, encoder, encoder_defaults, dtype, progress, files.encoder)
+        _convert_and_save(params, decoder, decoder_defaults, dtype, progress, files.decoder)
         write_record(files.encoder.parent, (*TOKENIZER_FILES, "encoder.pt", "decoder.pt"),
                      origin.get("bart", str(source)))
     if vqgan is not None:

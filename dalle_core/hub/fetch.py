@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tokenizer import read_merges, read_vocab
-from ..weights import DEFAULT_MODELS_ROOT, ModelFiles, check_state_dict, expected_module, model_files, read_state_dict
+from ..weights import DEFAULT_MODELS_ROOT, ModelFiles, check_checkpoint, fetch_command, model_files
 from .convert import FLAX_CONFIG, FLAX_FILES, VQGAN_REPO_NAME, check_flax_config, convert_into
 from .files import CHUNK_BYTES, add_model_options, byte_bar, file_sha256, recorded
 
@@ -36,6 +36,7 @@ SOURCES = ("min-dalle", "dalle-mini")
 DALLE_MINI_REPOS = {"mini": "dalle-mini/dalle-mini", "mega": "dalle-mini/dalle-mega"}
 VQGAN_REPO = f"dalle-mini/{VQGAN_REPO_NAME}"
 FLAX_DIR = "flax"  # {models_root}/flax/<repo name>/: the Flax downloads, until converted
+TOKENIZER_READERS = {"vocab": read_vocab, "merges": read_merges}  # verify: each raises a ValueError naming the file
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,6 @@ def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def fetch_command(model: str, models_root: str | Path, source: str | None = None) -> str:
-    option = f" --source {source}" if source else ""
-    return f"python -m dalle_core fetch --model {model} --models-root {models_root}{option}"
-
-
 def _expected(remote: RemoteFile, path: Path) -> RemoteFile:
     """The published file, or for a file converted here from the Flax originals its recorded size and hash."""
     entry = recorded(path)
@@ -140,7 +136,7 @@ def fetch_model(
             source: str | None = None) -> None:
         download(resolve_base_url(endpoint, base_url, repo) + urllib.parse.quote(name), path, size=size,
                  sha256=sha256, progress=progress, retries=retries, timeout=timeout, backoff=backoff,
-                 command=fetch_command(model, models_root, source))
+                 command=fetch_command(model, models_root) + (f" --source {source}" if source else ""))
 
     order = [source, *(s for s in SOURCES if fallback and s != source)]
     failures: list[DownloadError] = []
@@ -168,11 +164,9 @@ def _fetch_dalle_mini(model: str, models_root: str | Path, roles: set[str], get:
                       check_sizes: bool, keep_flax: bool, progress: bool) -> None:
     """Download the Flax originals of the parts with a missing file (DALL·E's BART, the VQGAN) into
     `{models_root}/flax/<repo name>/`, convert them into the layout, then delete them unless `keep_flax`."""
-    repos = {"bart": DALLE_MINI_REPOS[model], "vqgan": VQGAN_REPO}
-    if "detoker" not in roles:
-        del repos["vqgan"]
-    if not roles - {"detoker"}:
-        del repos["bart"]
+    repos = {"bart": DALLE_MINI_REPOS[model]} if roles - {"detoker"} else {}
+    if "detoker" in roles:
+        repos["vqgan"] = VQGAN_REPO
     folders = {}
     for part, repo in repos.items():
         folders[part] = folder = Path(models_root) / FLAX_DIR / repo.split("/")[-1]
@@ -311,41 +305,28 @@ def _retry(reason: Any, status: int | None = None) -> DownloadError:
 def verify(model: str, models_root: str | Path = DEFAULT_MODELS_ROOT, *, check_hash: bool = True,
            check_tensors: bool = True, progress: bool = False) -> list[str]:
     """Every problem with the local files of `model`, one message each, saying what to do; [] means usable.
-    Hashing reads every byte (5.4 GB for mega; `check_hash=False` skips it); the tensor check compares each
-    checkpoint's keys and shapes with the package's modules built on the meta device (`check_tensors`)."""
-    command = fetch_command(model, models_root)
-    problems = [_file_problem(remote, path, model, command, check_hash, check_tensors, progress)
-                for remote, path in plan(model, models_root)]
-    return [problem for problem in problems if problem]
-
-
-def _file_problem(remote: RemoteFile, path: Path, model: str, command: str, check_hash: bool, check_tensors: bool,
-                  progress: bool) -> str | None:
-    if not path.is_file():
-        part = part_path(path)
-        partial = f" ({part} holds a partial download that the fetch resumes)" if part.exists() else ""
-        return f"{path} is missing (published as {remote.name}){partial}; run `{command}`"
-    remote = _expected(remote, path)
-    if wrong := _mismatch(path, remote.size, remote.sha256, check_hash, progress):
-        problem = f"{path} {wrong} ({remote.name}): truncated, corrupt or another file"
-    else:
-        problem = _content_problem(remote.role, path, model, check_tensors)
-    return f"{problem}; delete it and run `{command}`" if problem else None
-
-
-def _content_problem(role: str, path: Path, model: str, check_tensors: bool) -> str | None:
-    """What is wrong inside a file of the right size: a tokenizer file must parse (tokenizer.py's readers),
-    a checkpoint must open and fit the package's module (weights.py), which is built on the meta device."""
-    try:
-        if role == "vocab":
-            read_vocab(path)
-        elif role == "merges":
-            read_merges(path)
-        elif check_tensors:
-            check_state_dict(expected_module(role, model), read_state_dict(path), path)
-    except ValueError as error:  # CheckpointError is one
-        return str(error)
-    return None
+    Hashing reads every byte (5.4 GB for mega; `check_hash=False` skips it). A tokenizer file must parse
+    (tokenizer.py's readers), a checkpoint open and fit the package's module built on the meta device
+    (weights.check_checkpoint; `check_tensors=False` skips it)."""
+    command, problems = fetch_command(model, models_root), []
+    for remote, path in plan(model, models_root):
+        if not path.is_file():
+            part = part_path(path)
+            partial = f" ({part} holds a partial download that the fetch resumes)" if part.exists() else ""
+            problems.append(f"{path} is missing (published as {remote.name}){partial}; run `{command}`")
+            continue
+        remote = _expected(remote, path)
+        try:
+            if wrong := _mismatch(path, remote.size, remote.sha256, check_hash, progress):
+                problems.append(f"{path} {wrong} ({remote.name}): truncated, corrupt or another file; delete it "
+                                f"and run `{command}`")
+            elif remote.role in TOKENIZER_READERS:
+                TOKENIZER_READERS[remote.role](path)
+            elif check_tensors:
+                check_checkpoint(path, remote.role, model)
+        except ValueError as error:  # the readers' errors; CheckpointError is one too
+            problems.append(f"{error}; delete it and run `{command}`")
+    return problems
 
 
 def add_cli(subparsers: Any) -> None:

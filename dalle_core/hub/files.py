@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..config import read_json
 from ..trace import progress_bar
 from ..weights import DEFAULT_MODELS_ROOT, MODELS, atomic_write
 
@@ -41,10 +42,9 @@ def write_record(folder: Path, names: Iterable[str], origin: str) -> None:
 
 def recorded(path: Path) -> dict[str, Any] | None:
     """{size, sha256} of `path` if a conversion wrote it (per its folder's record), else None."""
-    record = path.parent / RECORD_NAME
     try:
-        entry = json.loads(record.read_text(encoding="utf-8"))["files"].get(path.name)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no record, or not one
+        entry = read_json(path.parent / RECORD_NAME)["files"][path.name]
+    except (OSError, ValueError, KeyError, TypeError):  # no record, or not one, or this file is not in it
         return None
     return entry if isinstance(entry, dict) else None
 
