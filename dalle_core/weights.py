@@ -152,10 +152,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def expected_module(role: str, config: str | DalleConfig | VQGanConfig) -> nn.Module:
     """The module that the checkpoint `role` ("encoder", "decoder" or "detoker") loads into, built on the
-    meta device: its parameter names and shapes without their memory (Mega's would take 10 GB).
+    meta device: its parameter names and shapes without their memory (Mega's take 10 GB in float32).
     `config` gives the sizes, or names a published model ("mega", "mini")."""
     if role not in CHECKPOINTS:
         raise ValueError(f"unknown checkpoint {role!r}; choose one of {sorted(CHECKPOINTS)}")
+    if isinstance(config, str) and config not in MODELS:
+        raise ValueError(f"unknown model {config!r}; the published models are {MODELS} (else pass the sizes)")
     if isinstance(config, str):
         config = VQGanConfig.dalle() if role == "detoker" else DalleConfig.from_name(config)
     with torch.device("meta"):

@@ -48,3 +48,5 @@ def test_expected_modules_are_on_the_meta_device_with_the_reference_parameter_co
     assert expected_module("encoder", DalleConfig.tiny()).embed_tokens.weight.shape == (271, 128)
     with pytest.raises(ValueError, match="unknown checkpoint"):
         expected_module("lm_head", "mini")
+    with pytest.raises(ValueError, match="unknown model"):
+        expected_module("detoker", "tiny")  # not DALL·E's VQGAN: the course model passes its sizes

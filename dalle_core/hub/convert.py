@@ -150,7 +150,8 @@ def vqgan_config_from_flax(config: dict[str, Any]) -> VQGanConfig:
     for key, required in (("out_ch", 3), ("resamp_with_conv", True), ("give_pre_end", False)):
         if get(key, required) != required:
             raise ConversionError(f"the VQGAN's config.json sets {key}={get(key)!r}; min-dalle needs {required!r}")
-    ch, ch_mult, resolution = get("ch", 128), list(get("ch_mult", [1, 1, 2, 2, 4])), get("resolution", 256)
+    ch, ch_mult = get("ch", 128), list(get("ch_mult", [1, 1, 2, 2, 4]))
+    resolution = get("resolution", 256)
     if get("z_channels", 256) != get("embed_dim", 256):
         raise ConversionError(f"the VQGAN has z_channels={get('z_channels', 256)} but embed_dim="
                               f"{get('embed_dim', 256)}; min-dalle needs them equal")
@@ -327,7 +328,8 @@ def convert_model(source: str | Path, model: str, models_root: str | Path, *, vq
     """Convert a DALL·E Flax folder, and the VQGAN's (`--vqgan`, else found inside or beside it), into
     `models_root` in min-dalle's layout; returns the local paths. Without a VQGAN folder an existing
     `vqgan/detoker.pt` is kept. `check_sizes=False` accepts sizes other than Mini's / Mega's."""
-    source, files = Path(source), model_files(models_root, model)  # refuses an unknown model
+    source = Path(source)
+    files = model_files(models_root, model)  # refuses an unknown model
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is not a folder (expected a download of dalle-mini/dalle-{model})")
     nearby = (source / VQGAN_REPO_NAME, source.parent / VQGAN_REPO_NAME)
@@ -347,7 +349,8 @@ def convert_into(source: Path | None, vqgan: Path | None, model: str, models_roo
     instead of the published table (the bytes differ from min-dalle's files)."""
     if dtype not in (None, "keep", "float16", "float32", "bfloat16"):
         raise ValueError(f"dtype must be keep, float16, float32 or bfloat16, got {dtype!r}")
-    files, origin, dtype = model_files(models_root, model), origin or {}, TORCH_DTYPES.get(dtype or "keep")
+    files, origin = model_files(models_root, model), origin or {}
+    dtype = TORCH_DTYPES.get(dtype or "keep")  # None keeps each tensor's own
     for folder, part in ((source, "bart"), (vqgan, "vqgan")):
         for name in FLAX_FILES[part] if folder is not None else ():
             if not (folder / name).is_file():

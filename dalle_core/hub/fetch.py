@@ -193,7 +193,8 @@ def download(url: str, path: str | Path, *, size: int | None = None, sha256: str
     whole. Not weights.atomic_write, which deletes what a failed write leaves: this .part outlives a network
     failure so that the next run (`command`) resumes it. It is deleted when its bytes are proven wrong."""
     path = Path(path)
-    part, failure = part_path(path), DownloadError("no attempt")
+    part = part_path(path)
+    failure = DownloadError("no attempt")
     path.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(retries + 1):
         if attempt:
@@ -308,7 +309,8 @@ def verify(model: str, models_root: str | Path = DEFAULT_MODELS_ROOT, *, check_h
     Hashing reads every byte (5.4 GB for mega; `check_hash=False` skips it). A tokenizer file must parse
     (tokenizer.py's readers), a checkpoint open and fit the package's module built on the meta device
     (weights.check_checkpoint; `check_tensors=False` skips it)."""
-    command, problems = fetch_command(model, models_root), []
+    command = fetch_command(model, models_root)
+    problems = []
     for remote, path in plan(model, models_root):
         if not path.is_file():
             part = part_path(path)
