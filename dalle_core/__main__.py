@@ -1,8 +1,8 @@
 """Command line: `python -m dalle_core {generate, shapes, fetch, verify, convert, ...}`.
 
 Every command computes on DALLE_CORE_THREADS torch threads, else one (as the notebooks do),
-unless its --threads says otherwise. Bad input ends the command with one line on stderr and
-exit code 2 (`report_errors`), before any heavy work.
+unless its --threads says otherwise. Bad input, or a file or server that cannot be used, ends
+the command with one line on stderr and exit code 2 (`report_errors`), before any heavy work.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 
 from . import thread_count
 
-USAGE_ERRORS = (ValueError, TypeError, FileNotFoundError)
+# bad input (hub's ConversionError and the model's CheckpointError are ValueErrors), and files or servers
+# that cannot be used (FileNotFoundError; hub's DownloadError is an OSError)
+USAGE_ERRORS = (ValueError, TypeError, OSError)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -91,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def report_errors(command: Callable[[], int]) -> int:
-    """Run `command`; bad input (ValueError, TypeError, FileNotFoundError) becomes one line on
-    stderr and exit code 2, the convention of every command line here (bench/ too)."""
+    """Run `command`; bad input or an unusable file or server (`USAGE_ERRORS`) becomes one line
+    on stderr and exit code 2, the convention of every command line here (bench/ too)."""
     try:
         return command()
     except USAGE_ERRORS as error:

@@ -184,11 +184,24 @@ class VQGanConfig:
         return cls(**data)
 
 
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object from a UTF-8 file (a config.json, a vocab.json); anything else is an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # UnicodeDecodeError or JSONDecodeError
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
+
+
 def load_model_config(root: str | Path = TINY_ROOT) -> tuple[DalleConfig, VQGanConfig]:
     """The sizes of a model saved with its config.json (the course model)."""
     path = Path(root) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; rebuild the course model with `python -m dalle_core train`")
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_json(path)
     return DalleConfig.from_dict(data["dalle"]), VQGanConfig.from_dict(data["vqgan"])

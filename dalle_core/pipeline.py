@@ -35,7 +35,7 @@ from .sampling import check_seed, check_settings
 from .tokenizer import TextTokenizer, check_prompt, pack_text_tokens
 from .trace import progress_bar, record
 from .vqgan import VQGanDetokenizer, check_grid_size, check_image_tokens, grid_to_images
-from .weights import ModelFiles, load_module, model_files, require_files, resolve_device, tiny_files
+from .weights import ModelFiles, expected_module, load_module, model_files, require_files, resolve_device, tiny_files
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 PROGRESSIVE_FRAMES = 8  # min-dalle yields every 32 of 256 tokens; any model: 8 frames
@@ -156,23 +156,22 @@ class MinDalle:
             self.init_decoder()
             self.init_detokenizer()
 
-    def _build(self, module_class: type, config: Any, path: Path, dtype: torch.dtype) -> torch.nn.Module:
-        with torch.device("meta"):  # no random weights: the file's tensors are assigned directly
-            module = module_class(config)
-        return load_module(module, path, dtype=dtype, device=self.device)
+    def _build(self, role: str, config: Any, path: Path, dtype: torch.dtype) -> torch.nn.Module:
+        # built on the meta device (no random weights): the file's tensors are assigned directly
+        return load_module(expected_module(role, config), path, dtype=dtype, device=self.device)
 
     def init_encoder(self) -> None:
         self._say("initializing DalleBartEncoder")
-        self.encoder = self._build(DalleBartEncoder, self.config, self.files.encoder, self.dtype)
+        self.encoder = self._build("encoder", self.config, self.files.encoder, self.dtype)
 
     def init_decoder(self) -> None:
         self._say("initializing DalleBartDecoder")
-        self.decoder = self._build(DalleBartDecoder, self.config, self.files.decoder, self.dtype)
+        self.decoder = self._build("decoder", self.config, self.files.decoder, self.dtype)
 
     def init_detokenizer(self) -> None:
         # float32 always, as min-dalle: the VQGAN is small and its activations overflow float16
         self._say("initializing VQGanDetokenizer")
-        self.detokenizer = self._build(VQGanDetokenizer, self.vqgan_config, self.files.detoker, torch.float32)
+        self.detokenizer = self._build("detoker", self.vqgan_config, self.files.detoker, torch.float32)
 
     def _release(self, name: str) -> None:
         if not self.is_reusable:

@@ -8,7 +8,6 @@ adjacent pair with the lowest rank in `merges.txt` until no pair is known.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 from math import inf
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import torch
 from emoji import demojize
+
+from .config import read_json
 
 WORD_START = chr(ord(" ") + 256)  # 'Ġ': GPT-2's byte-level stand-in for a leading space
 BOS, PAD, EOS, UNK = "<s>", "<pad>", "</s>", "<unk>"
@@ -28,6 +29,28 @@ def normalize(text: str) -> str:
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     text = demojize(text, delimiters=("", ""))
     return text.lower().encode("ascii", errors="ignore").decode()
+
+
+def read_vocab(path: str | Path) -> dict[str, int]:
+    """vocab.json: a JSON object of subword -> id; anything else is an error naming the file (`verify` lists it)."""
+    vocab = read_json(path)
+    if not (vocab and all(isinstance(i, int) for i in vocab.values())):
+        raise ValueError(f"{path} is not a vocabulary (a JSON object of subword -> id)")
+    return vocab
+
+
+def read_merges(path: str | Path) -> list[str]:
+    """merges.txt: a '#version' header line, then one pair of subwords a line, in rank order (UTF-8)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer file {path} does not exist")
+    try:
+        merges = [line for line in path.read_text(encoding="utf-8").split("\n")[1:] if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error})") from None
+    if not merges or any(len(line.split()) != 2 for line in merges):
+        raise ValueError(f"{path} is not a BPE merges file (a header line, then one pair per line)")
+    return merges
 
 
 class TextTokenizer:
@@ -49,16 +72,8 @@ class TextTokenizer:
 
     @classmethod
     def from_files(cls, vocab_path: str | Path, merges_path: str | Path) -> TextTokenizer:
-        """Read vocab.json and merges.txt as UTF-8 whatever the platform's default."""
-        for path in (vocab_path, merges_path):
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"tokenizer file {path} does not exist")
-        with open(vocab_path, encoding="utf-8") as f:
-            vocab = json.load(f)
-        with open(merges_path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        merges = [line for line in lines[1:] if line.strip()]  # line 0 is a '#version' header
-        return cls(vocab, merges)
+        """Read and check vocab.json and merges.txt (`read_vocab`, `read_merges`)."""
+        return cls(read_vocab(vocab_path), read_merges(merges_path))
 
     def normalize(self, text: str) -> str:
         """Emoji to names, lower case, ASCII only: the text the BPE sees."""

@@ -11,7 +11,8 @@ and the course model's, one folder with its sizes beside the files (`python -m d
     {folder}/{config.json, vocab.json, merges.txt, encoder.pt, decoder.pt, detoker.pt}
 
 min-dalle loads with `strict=False`, so a missing or misnamed tensor silently stays
-random. Here every file is loaded strictly and a mismatch names the file and the keys.
+random. Here every file is loaded strictly into the module `expected_module` builds, and
+a mismatch names the file and the keys; `verify` and `convert` check against the same modules.
 """
 from __future__ import annotations
 
@@ -24,7 +25,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .config import DalleConfig, VQGanConfig
+from .decoder import DalleBartDecoder
+from .encoder import DalleBartEncoder
+from .vqgan import VQGanDetokenizer
+
 MODELS = ("mega", "mini")  # the published models
+DEFAULT_MODELS_ROOT = "pretrained"  # where `fetch` and `convert` put them unless told otherwise
+CHECKPOINTS = {"encoder": DalleBartEncoder, "decoder": DalleBartDecoder, "detoker": VQGanDetokenizer}
 
 
 @contextmanager
@@ -87,6 +95,11 @@ def tiny_files(folder: str | Path) -> ModelFiles:
     return ModelFiles(*(folder / name for name in names))
 
 
+def fetch_command(model: str, models_root: str | Path) -> str:
+    """The command that downloads the missing files of `model`, as error messages quote it."""
+    return f"python -m dalle_core fetch --model {model} --models-root {models_root}"
+
+
 def require_files(files: ModelFiles, model: str) -> None:
     """Raise a FileNotFoundError that lists every missing file and how to get it."""
     missing = files.missing()
@@ -97,9 +110,8 @@ def require_files(files: ModelFiles, model: str) -> None:
         advice = ("Reinstall dalle_core for the shipped course model, or rebuild a course model with "
                   f"`python -m dalle_core train --out {files.decoder.parent}`.")
     else:
-        advice = (f"Fetch them with `python -m dalle_core fetch --model {model} --models-root "
-                  f"{files.detoker.parent.parent}`, pass allow_download=True, or place them by hand "
-                  "(see docs/weights.md).")
+        advice = (f"Fetch them with `{fetch_command(model, files.detoker.parent.parent)}`, pass "
+                  "allow_download=True, or place them by hand (see docs/weights.md).")
     raise FileNotFoundError(f"{len(missing)} file(s) of the {model} model are missing:\n{lines}\n{advice}")
 
 
@@ -138,6 +150,31 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def expected_module(role: str, config: str | DalleConfig | VQGanConfig) -> nn.Module:
+    """The module that the checkpoint `role` ("encoder", "decoder" or "detoker") loads into, built on the
+    meta device: its parameter names and shapes without their memory (Mega's take 10 GB in float32).
+    `config` gives the sizes, or names a published model ("mega", "mini")."""
+    if role not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {role!r}; choose one of {sorted(CHECKPOINTS)}")
+    if isinstance(config, str) and config not in MODELS:
+        raise ValueError(f"unknown model {config!r}; the published models are {MODELS} (else pass the sizes)")
+    if isinstance(config, str):
+        config = VQGanConfig.dalle() if role == "detoker" else DalleConfig.from_name(config)
+    with torch.device("meta"):
+        return CHECKPOINTS[role](config)
+
+
+def list_differences(header: str, differences: dict[str, list[str]], advice: str) -> str:
+    """An error message naming what differs between a file and a model: the header, a line per kind of
+    difference (its first 8 items, then how many there are in all), and what to check."""
+    lines = [header]
+    for title, items in differences.items():
+        if items:
+            more = [f"... ({len(items)} in all)"] if len(items) > 8 else []
+            lines.append(f"  {title}: {', '.join(items[:8] + more)}")
+    return "\n".join([*lines, advice])
+
+
 def layer_norm_defaults(module: nn.Module) -> dict[str, float]:
     """Keys of every LayerNorm parameter and its initial value (scale 1, shift 0).
 
@@ -172,13 +209,17 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], path: st
     )
     if not (missing or unexpected or wrong):
         return defaulted
-    parts = [f"{path} does not fit {type(module).__name__}:"]
-    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)):
-        if items:
-            shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
-            parts.append(f"  {title}: {shown}")
-    parts.append("Is it the file of another model (mega vs mini) or an incomplete download?")
-    raise CheckpointError("\n".join(parts))
+    raise CheckpointError(list_differences(
+        f"{path} does not fit {type(module).__name__}:",
+        {"missing keys": missing, "unexpected keys": unexpected, "wrong shapes": wrong},
+        "Is it the file of another model (mega vs mini) or an incomplete download?",
+    ))
+
+
+def check_checkpoint(path: str | Path, role: str, config: str | DalleConfig | VQGanConfig) -> None:
+    """Raise a CheckpointError unless the checkpoint at `path` opens and its keys and shapes fit
+    `expected_module(role, config)`; reads the file, allocates no module."""
+    check_state_dict(expected_module(role, config), read_state_dict(path), path)
 
 
 def load_module(module: nn.Module, path: str | Path, dtype: torch.dtype, device: str | torch.device) -> nn.Module:

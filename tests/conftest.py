@@ -115,17 +115,14 @@ FLAX_FIXTURES = Path(__file__).parent / "fixtures" / "flax"  # a tiny DalleBart 
 
 def converted_modules(root: Path) -> tuple:
     """The encoder, decoder and detokenizer converted from the Flax fixtures into `root`, loaded strictly."""
-    from dalle_core import DalleBartDecoder, DalleBartEncoder, VQGanDetokenizer
     from dalle_core.hub.convert import check_flax_config
-    from dalle_core.weights import load_module, model_files
+    from dalle_core.weights import expected_module, load_module, model_files
 
     bart, _ = check_flax_config("bart", FLAX_FIXTURES / "dalle", None)
-    vqgan = check_flax_config("vqgan", FLAX_FIXTURES / "vqgan", None)
+    configs = {"encoder": bart, "decoder": bart, "detoker": check_flax_config("vqgan", FLAX_FIXTURES / "vqgan", None)}
     files = model_files(root, "mini")
-    with torch.device("meta"):
-        modules = DalleBartEncoder(bart), DalleBartDecoder(bart), VQGanDetokenizer(vqgan)
-    paths = files.encoder, files.decoder, files.detoker
-    return tuple(load_module(module, path, torch.float32, "cpu") for module, path in zip(modules, paths))
+    return tuple(load_module(expected_module(role, config), getattr(files, role), torch.float32, "cpu")
+                 for role, config in configs.items())
 
 
 @dataclass

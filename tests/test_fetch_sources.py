@@ -3,13 +3,13 @@ fall-through from min-dalle's files when they answer 404. A local server serves 
 Flax fixtures (tests/fixtures/flax/) under the Hugging Face URL scheme."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 import torch
 
+from dalle_core.__main__ import main
 from dalle_core.hub import fetch
 from dalle_core.hub.fetch import DownloadError
 from dalle_core.weights import model_files
@@ -127,11 +127,9 @@ def test_verify_checks_converted_files_against_their_record(tmp_path, originals)
 
 
 def test_cli_source_option_refuses_a_model_of_other_sizes(tmp_path, originals, capsys):
-    parser = argparse.ArgumentParser(prog="dalle_core")
-    fetch.add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["fetch", "--model", "mini", "--models-root", str(tmp_path), "--source", "dalle-mini",
-                              "--endpoint", originals.url, "--quiet", "--no-fallback"])
-    assert args.func(args) == 1  # the fixture is tiny, not DALL·E Mini: the conversion says so
+    status = main(["fetch", "--model", "mini", "--models-root", str(tmp_path), "--source", "dalle-mini",
+                   "--endpoint", originals.url, "--quiet", "--no-fallback"])
+    assert status == 2  # the fixture is tiny, not DALL·E Mini: the conversion says so
     assert "does not describe DALL·E Mini" in capsys.readouterr().err
     assert not model_files(tmp_path, "mini").encoder.exists()
     # refused from config.json alone: the weights were never requested

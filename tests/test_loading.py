@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from dalle_core import DalleBartDecoder, DalleBartEncoder, DalleConfig
+from dalle_core import DalleBartDecoder, DalleBartEncoder, DalleConfig, TextTokenizer
 from dalle_core.pipeline import MinDalle
 from dalle_core.weights import CheckpointError, load_module, model_files
 
@@ -78,6 +78,22 @@ def test_not_a_checkpoint(tmp_path):
     path.write_text("<html>404 Not Found</html>")
     with pytest.raises(CheckpointError, match="fetch it again"):
         load_module(meta_encoder(), path, torch.float32, "cpu")
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("vocab.json", "{not json", "not valid JSON"),
+    ("vocab.json", '["<s>", "<pad>"]', "not a JSON object"),
+    ("vocab.json", '{"<s>": "zero"}', "not a vocabulary"),
+    ("merges.txt", "#version: 0.2\nĠ a b\n", "not a BPE merges file"),
+    ("merges.txt", "#version: 0.2\n", "not a BPE merges file"),
+])
+def test_broken_tokenizer_files_are_named(tmp_path, name, text, words):
+    """The readers that TextTokenizer.from_files and `verify` share."""
+    write_tokenizer(tmp_path)
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=words) as info:
+        TextTokenizer.from_files(tmp_path / "vocab.json", tmp_path / "merges.txt")
+    assert str(tmp_path / name) in str(info.value)
 
 
 def test_missing_files_listed_with_their_places(tmp_path):

@@ -10,9 +10,9 @@ dalle_core alike. Memory peaks near one copy of the model: each Flax tensor is f
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
-import json
 import math
 import re
 import shutil
@@ -20,15 +20,22 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import torch
 from torch import nn
+from tqdm.utils import CallbackIOWrapper
 
-from ..config import DalleConfig, VQGanConfig
-from ..weights import MODELS, ModelFiles, atomic_write, model_files
-from .files import byte_bar, run_and_report, write_record
+from ..config import DalleConfig, VQGanConfig, read_json
+from ..memory import return_large_blocks_promptly
+from ..trace import progress_bar
+from ..weights import ModelFiles, atomic_write, expected_module, list_differences, model_files
+from .files import add_model_options, byte_bar, write_record
 
 FLAX_WEIGHTS, FLAX_CONFIG = "flax_model.msgpack", "config.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
+# the files of a Flax folder: DALL·E's BART (and its tokenizer), or the VQGAN; config.json first, so that a wrong
+# model shows before the weights are read or downloaded
+FLAX_FILES = {"bart": (FLAX_CONFIG, *TOKENIZER_FILES, FLAX_WEIGHTS), "vqgan": (FLAX_CONFIG, FLAX_WEIGHTS)}
 VQGAN_REPO_NAME = "vqgan_imagenet_f16_16384"
 CHUNKED = "__msgpack_chunked_array__"
 TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16,
@@ -43,8 +50,6 @@ class ConversionError(ValueError):
 def _ndarray(code: int, data: bytes) -> torch.Tensor:
     """msgpack's extension hook for Flax's ndarray (type 1) and numpy scalar (type 3): a msgpack triple
     (shape, dtype name, C-order bytes). Only the head is unpacked; the bytes are copied once, into the tensor."""
-    import msgpack
-
     if code not in (1, 3):
         raise ConversionError(f"unknown msgpack extension type {code} in a Flax checkpoint")
     head = msgpack.Unpacker(raw=True)
@@ -66,14 +71,7 @@ def _ndarray(code: int, data: bytes) -> torch.Tensor:
 def read_flax_params(path: str | Path, progress: bool = False) -> dict[str, torch.Tensor]:
     """A `flax_model.msgpack` as a flat dict: '/'-joined parameter path -> tensor. The file is streamed,
     so reading needs about its size in memory, not twice that."""
-    import msgpack
-    from tqdm.utils import CallbackIOWrapper
-
-    from ..memory import return_large_blocks_promptly
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
     return_large_blocks_promptly()  # freed Flax tensors go back to the system, not to a heap that only grows
     size = path.stat().st_size
     with open(path, "rb") as stream, byte_bar(f"read {path.name}", size, progress) as bar:
@@ -152,7 +150,8 @@ def vqgan_config_from_flax(config: dict[str, Any]) -> VQGanConfig:
     for key, required in (("out_ch", 3), ("resamp_with_conv", True), ("give_pre_end", False)):
         if get(key, required) != required:
             raise ConversionError(f"the VQGAN's config.json sets {key}={get(key)!r}; min-dalle needs {required!r}")
-    ch, ch_mult, resolution = get("ch", 128), list(get("ch_mult", [1, 1, 2, 2, 4])), get("resolution", 256)
+    ch, ch_mult = get("ch", 128), list(get("ch_mult", [1, 1, 2, 2, 4]))
+    resolution = get("resolution", 256)
     if get("z_channels", 256) != get("embed_dim", 256):
         raise ConversionError(f"the VQGAN has z_channels={get('z_channels', 256)} but embed_dim="
                               f"{get('embed_dim', 256)}; min-dalle needs them equal")
@@ -217,8 +216,8 @@ def _bart_where(codec: str, is_stacked: bool, name: str) -> tuple[str, int | Non
     if name == "lm_head" or not name.startswith("layers."):
         return (name if name == "lm_head" else f"model/{codec}/{name}"), None
     _, i, rest = name.split(".", 2)
-    layers, path = f"model/{codec}/layers/FlaxBart{codec.title()}Layer", "/".join(_BART_NAMES.get(p, p)
-                                                                                  for p in rest.split("."))
+    layers = f"model/{codec}/layers/FlaxBart{codec.title()}Layer"
+    path = "/".join(_BART_NAMES.get(part, part) for part in rest.split("."))
     return (f"{layers}s/{path}", int(i)) if is_stacked else (f"{layers}_{i}/{path}", None)
 
 
@@ -226,19 +225,17 @@ def dalle_bart_plan(flax_shapes: Shapes, config: DalleConfig, force_ln_scale: bo
                     ) -> tuple[list[Step], list[Step], list[str], list[str]]:
     """(encoder steps, decoder steps, encoder defaults, decoder defaults) for a DalleBart tree. Every Flax
     parameter must be used: a missing or unexpected one is an error that names it."""
-    from ..decoder import DalleBartDecoder
-    from ..encoder import DalleBartEncoder
-
-    plans = []
-    for codec, module in (("encoder", DalleBartEncoder), ("decoder", DalleBartDecoder)):
+    no_scale = () if force_ln_scale else _NO_SCALE
+    steps, defaults, missing, wrong = {}, {}, [], []
+    for codec in ("encoder", "decoder"):
         is_stacked = any(k.startswith(f"model/{codec}/layers/FlaxBart{codec.title()}Layers/") for k in flax_shapes)
-        with torch.device("meta"):
-            plans.append(_plan(module(config), flax_shapes, functools.partial(_bart_where, codec, is_stacked),
-                               () if force_ln_scale else _NO_SCALE))
-    (encoder, encoder_defaults, *_), (decoder, decoder_defaults, *_) = plans
-    unexpected = set(flax_shapes) - {s.flax for s in encoder + decoder}
-    _check(plans[0][2] + plans[1][2], unexpected, plans[0][3] + plans[1][3], "DALL·E BART")
-    return encoder, decoder, encoder_defaults, decoder_defaults
+        where = functools.partial(_bart_where, codec, is_stacked)
+        steps[codec], defaults[codec], lost, bad = _plan(expected_module(codec, config), flax_shapes, where, no_scale)
+        missing += lost
+        wrong += bad
+    unexpected = set(flax_shapes) - {s.flax for s in steps["encoder"] + steps["decoder"]}
+    _check(missing, unexpected, wrong, "DALL·E BART")
+    return steps["encoder"], steps["decoder"], defaults["encoder"], defaults["decoder"]
 
 
 def _vqgan_where(name: str) -> tuple[str, None]:
@@ -248,29 +245,22 @@ def _vqgan_where(name: str) -> tuple[str, None]:
 
 def vqgan_plan(flax_shapes: Shapes, config: VQGanConfig) -> list[Step]:
     """Steps for the detokenizer; the VQGAN's encoder half (image -> tokens) is not needed to draw."""
-    from ..vqgan import VQGanDetokenizer
-
-    with torch.device("meta"):
-        steps, _, missing, wrong = _plan(VQGanDetokenizer(config), flax_shapes, _vqgan_where)
+    steps, _, missing, wrong = _plan(expected_module("detoker", config), flax_shapes, _vqgan_where)
     used = {s.flax for s in steps}
-    _check(missing, {k for k in flax_shapes if k not in used and not k.startswith(("encoder/", "quant_conv/"))},
-           wrong, "VQGAN")
+    unexpected = [k for k in flax_shapes if k not in used and not k.startswith(("encoder/", "quant_conv/"))]
+    _check(missing, unexpected, wrong, "VQGAN")
     return steps
 
 
 def _check(missing: Iterable[str], unexpected: Iterable[str], wrong: list[str], what: str) -> None:
     """Refuse a plan with missing or unexpected Flax parameters, or shapes that disagree, naming them."""
-    def listing(title: str, items: Iterable[str]) -> str:
-        items = sorted(set(items))
-        more = [f"... ({len(items)} in all)"] if len(items) > 8 else []
-        return "".join(f"\n  {title}{item}" for item in items[:8] + more)
-
-    if missing or unexpected:
-        raise ConversionError(f"the Flax {what} checkpoint does not have the parameters this converter expects:"
-                              f"{listing('missing: ', missing)}{listing('unexpected: ', unexpected)}\nIs it a "
-                              "dalle-mini checkpoint of another architecture, or a different file?")
-    if wrong:
-        raise ConversionError(f"parameter shapes disagree with config.json:{listing('', wrong)}")
+    if missing or unexpected or wrong:
+        raise ConversionError(list_differences(
+            f"the Flax {what} checkpoint does not have the parameters this converter expects:",
+            {"missing": sorted(set(missing)), "unexpected": sorted(set(unexpected)),
+             "shapes that disagree with config.json": wrong},
+            "Is it a dalle-mini checkpoint of another architecture, or a different file?",
+        ))
 
 
 def output_shape(step: Step, flax_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -297,12 +287,9 @@ def _convert_and_save(params: dict[str, torch.Tensor], steps: list[Step], defaul
                       dtype: torch.dtype | None, progress: bool, path: Path) -> None:
     """Apply `steps` and save the state at `path` (whole or not at all). Each Flax tensor leaves `params`
     after its last step, so that memory holds about one copy of the model throughout."""
-    from tqdm.auto import tqdm
-
     last_use = {s.flax: i for i, s in enumerate(steps)}
     state: dict[str, torch.Tensor] = {}
-    for i, step in enumerate(tqdm(steps, desc=f"convert {path.name}", unit="tensor", disable=not progress,
-                                  leave=False)):
+    for i, step in enumerate(progress_bar(steps, f"convert {path.name}", progress, unit="tensor", leave=False)):
         state[step.torch] = _convert_one(params[step.flax], step, dtype)
         if last_use[step.flax] == i:
             del params[step.flax]
@@ -318,14 +305,7 @@ def check_flax_config(part: str, folder: Path, model: str | None) -> Any:
     other sizes than that model's, before the weights are read or even downloaded. `part` "bart" gives
     (DalleConfig, force_ln_scale); "vqgan" a VQGanConfig, where any `model` means DALL·E's VQGAN."""
     path = Path(folder) / FLAX_CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist (the Flax checkpoint's config.json)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConversionError(f"{path} is not valid JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise ConversionError(f"{path} is not a JSON object")
+    config = read_json(path)
     if part == "vqgan":
         config = vqgan_config_from_flax(config)
         if model is not None and dataclasses.replace(config, name="dalle") != VQGanConfig.dalle():
@@ -333,10 +313,9 @@ def check_flax_config(part: str, folder: Path, model: str | None) -> Any:
                                   f"{VQGanConfig.dalle()}. Is it dalle-mini/{VQGAN_REPO_NAME}?")
         return config
     config, force_ln_scale = dalle_config_from_flax(config)
-    preset = DalleConfig.from_name(model) if model is not None else config
-    wrong = [f"{f} {getattr(config, f)} (the {model} model has {getattr(preset, f)})" for f in (
-        "layer_count", "attention_head_count", "embed_count", "glu_embed_count", "text_vocab_count",
-        "image_vocab_count", "text_token_count", "image_token_count") if getattr(config, f) != getattr(preset, f)]
+    preset = DalleConfig.from_name(model).replace(name=config.name) if model is not None else config
+    wrong = [f"{key} {value} (the {model} model has {getattr(preset, key)})"
+             for key, value in config.to_dict().items() if value != getattr(preset, key)]
     if wrong:
         raise ConversionError(f"{path} does not describe DALL·E {str(model).title()}: {', '.join(wrong)}. Is it the "
                               f"{'mega' if model == 'mini' else 'mini'} checkpoint? (For a model of other sizes, "
@@ -349,9 +328,8 @@ def convert_model(source: str | Path, model: str, models_root: str | Path, *, vq
     """Convert a DALL·E Flax folder, and the VQGAN's (`--vqgan`, else found inside or beside it), into
     `models_root` in min-dalle's layout; returns the local paths. Without a VQGAN folder an existing
     `vqgan/detoker.pt` is kept. `check_sizes=False` accepts sizes other than Mini's / Mega's."""
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {MODELS}")
-    source, files = Path(source), model_files(models_root, model)
+    source = Path(source)
+    files = model_files(models_root, model)  # refuses an unknown model
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is not a folder (expected a download of dalle-mini/dalle-{model})")
     nearby = (source / VQGAN_REPO_NAME, source.parent / VQGAN_REPO_NAME)
@@ -371,23 +349,25 @@ def convert_into(source: Path | None, vqgan: Path | None, model: str, models_roo
     instead of the published table (the bytes differ from min-dalle's files)."""
     if dtype not in (None, "keep", "float16", "float32", "bfloat16"):
         raise ValueError(f"dtype must be keep, float16, float32 or bfloat16, got {dtype!r}")
-    files, origin, dtype = model_files(models_root, model), origin or {}, TORCH_DTYPES.get(dtype or "keep")
-    for folder, names in ((source, (FLAX_WEIGHTS, *TOKENIZER_FILES)), (vqgan, (FLAX_WEIGHTS,))):
-        for name in names if folder is not None else ():
+    files, origin = model_files(models_root, model), origin or {}
+    dtype = TORCH_DTYPES.get(dtype or "keep")  # None keeps each tensor's own
+    for folder, part in ((source, "bart"), (vqgan, "vqgan")):
+        for name in FLAX_FILES[part] if folder is not None else ():
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"{folder / name} does not exist (dalle-mini's {name})")
     if source is not None:
         config, force_ln_scale = check_flax_config("bart", source, model if check_sizes else None)
         params = read_flax_params(source / FLAX_WEIGHTS, progress=progress)
-        plan = dalle_bart_plan({k: tuple(v.shape) for k, v in params.items()}, config, force_ln_scale)
+        encoder, decoder, encoder_defaults, decoder_defaults = dalle_bart_plan(
+            {k: tuple(v.shape) for k, v in params.items()}, config, force_ln_scale)
         files.encoder.parent.mkdir(parents=True, exist_ok=True)
         for name in TOKENIZER_FILES:  # small files first: a wrong folder shows before the long part
             with atomic_write(files.encoder.parent / name) as part:
                 shutil.copyfile(source / name, part)
-        _convert_and_save(params, plan[0], plan[2], dtype, progress, files.encoder)
-        _convert_and_save(params, plan[1], plan[3], dtype, progress, files.decoder)
+        _convert_and_save(params, encoder, encoder_defaults, dtype, progress, files.encoder)
+        _convert_and_save(params, decoder, decoder_defaults, dtype, progress, files.decoder)
         write_record(files.encoder.parent, (*TOKENIZER_FILES, "encoder.pt", "decoder.pt"),
-                     origin.get("dalle", str(source)))
+                     origin.get("bart", str(source)))
     if vqgan is not None:
         config = check_flax_config("vqgan", vqgan, "dalle" if check_sizes else None)
         params = read_flax_params(vqgan / FLAX_WEIGHTS, progress=progress)
@@ -405,9 +385,7 @@ def add_cli(subparsers: Any) -> None:
                     "write encoder.pt, decoder.pt, the tokenizer files and vqgan/detoker.pt in min-dalle's layout. "
                     "Needs no jax.")
     parser.add_argument("--from", dest="source", required=True, metavar="DIR", help="the DALL·E Flax folder")
-    parser.add_argument("--model", required=True, choices=MODELS, help="which model the folder holds")
-    parser.add_argument("--models-root", default="pretrained", metavar="DIR",
-                        help="where dalle_bart_{mini,mega}/ and vqgan/ go (default: %(default)s)")
+    add_model_options(parser, "which model the folder holds")
     parser.add_argument("--vqgan", metavar="DIR", help=f"the VQGAN Flax folder (default: DIR/{VQGAN_REPO_NAME} or "
                                                        "beside DIR)")
     parser.add_argument("--dtype", choices=["keep", "float16", "float32", "bfloat16"], default="keep",
@@ -415,7 +393,13 @@ def add_cli(subparsers: Any) -> None:
     parser.add_argument("--any-size", action="store_true",
                         help="accept sizes other than DALL·E Mini's / Mega's (test and custom models)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(func=lambda args: run_and_report(
-        lambda: convert_model(args.source, args.model, args.models_root, vqgan=args.vqgan,
-                              check_sizes=not args.any_size, dtype=args.dtype, progress=not args.quiet),
-        (ConversionError,), f"converted the {args.model} model into {args.models_root}:", args.quiet))
+    parser.set_defaults(func=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    files = convert_model(args.source, args.model, args.models_root, vqgan=args.vqgan,
+                          check_sizes=not args.any_size, dtype=args.dtype, progress=not args.quiet)
+    if not args.quiet:
+        print(f"converted the {args.model} model into {args.models_root}:", *(f"  {path}" for path in files),
+              sep="\n")
+    return 0

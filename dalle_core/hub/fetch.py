@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import os
 import re
 import sys
@@ -26,18 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..weights import MODELS, CheckpointError, ModelFiles, check_state_dict, model_files, read_state_dict
-from .convert import FLAX_CONFIG, FLAX_WEIGHTS, TOKENIZER_FILES, check_flax_config, convert_into
-from .files import CHUNK_BYTES, byte_bar, file_sha256, recorded, run_and_report
+from ..tokenizer import read_merges, read_vocab
+from ..weights import DEFAULT_MODELS_ROOT, ModelFiles, check_checkpoint, fetch_command, model_files
+from .convert import FLAX_CONFIG, FLAX_FILES, VQGAN_REPO_NAME, check_flax_config, convert_into
+from .files import CHUNK_BYTES, add_model_options, byte_bar, file_sha256, recorded
 
 DEFAULT_ENDPOINT, REPO_ID = "https://huggingface.co", "kuprel/min-dalle"
 BASE_URL_ENV, ENDPOINT_ENV = "DALLE_CORE_BASE_URL", "HF_ENDPOINT"
 SOURCES = ("min-dalle", "dalle-mini")
 DALLE_MINI_REPOS = {"mini": "dalle-mini/dalle-mini", "mega": "dalle-mini/dalle-mega"}
-VQGAN_REPO = "dalle-mini/vqgan_imagenet_f16_16384"
+VQGAN_REPO = f"dalle-mini/{VQGAN_REPO_NAME}"
 FLAX_DIR = "flax"  # {models_root}/flax/<repo name>/: the Flax downloads, until converted
-FLAX_FILES = {"bart": (FLAX_CONFIG, *TOKENIZER_FILES, FLAX_WEIGHTS), "vqgan": (FLAX_CONFIG, FLAX_WEIGHTS)}
-DEFAULT_MODELS_ROOT = "pretrained"
+TOKENIZER_READERS = {"vocab": read_vocab, "merges": read_merges}  # verify: each raises a ValueError naming the file
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,10 @@ REMOTE_FILES: dict[str, tuple[RemoteFile, ...]] = {  # the small tokenizer files
 }
 
 
-class DownloadError(RuntimeError):
-    """A file could not be downloaded; the message says which URL and what to do. `retryable`: the failure
-    may go away on its own (a dropped connection, HTTP 5xx or 429, a time-out), so another attempt follows."""
+class DownloadError(OSError):
+    """A file could not be downloaded; the message says which URL and what to do. An OSError, as urllib's
+    network errors are, so the command line reports it in one line. `retryable`: the failure may go away on
+    its own (a dropped connection, HTTP 5xx or 429, a time-out), so another attempt follows."""
 
     def __init__(self, message: str, url: str = "", status: int | None = None, retryable: bool = False) -> None:
         super().__init__(message)
@@ -101,11 +101,6 @@ def plan(model: str, models_root: str | Path) -> list[tuple[RemoteFile, Path]]:
 def part_path(path: Path) -> Path:
     """Where the bytes of `path` accumulate until it is complete and checked."""
     return path.with_name(path.name + ".part")
-
-
-def fetch_command(model: str, models_root: str | Path, source: str | None = None) -> str:
-    option = f" --source {source}" if source else ""
-    return f"python -m dalle_core fetch --model {model} --models-root {models_root}{option}"
 
 
 def _expected(remote: RemoteFile, path: Path) -> RemoteFile:
@@ -141,7 +136,7 @@ def fetch_model(
             source: str | None = None) -> None:
         download(resolve_base_url(endpoint, base_url, repo) + urllib.parse.quote(name), path, size=size,
                  sha256=sha256, progress=progress, retries=retries, timeout=timeout, backoff=backoff,
-                 command=fetch_command(model, models_root, source))
+                 command=fetch_command(model, models_root) + (f" --source {source}" if source else ""))
 
     order = [source, *(s for s in SOURCES if fallback and s != source)]
     failures: list[DownloadError] = []
@@ -169,20 +164,19 @@ def _fetch_dalle_mini(model: str, models_root: str | Path, roles: set[str], get:
                       check_sizes: bool, keep_flax: bool, progress: bool) -> None:
     """Download the Flax originals of the parts with a missing file (DALL·E's BART, the VQGAN) into
     `{models_root}/flax/<repo name>/`, convert them into the layout, then delete them unless `keep_flax`."""
-    folders, origin = {}, {}
-    for part, repo, needed in (("bart", DALLE_MINI_REPOS[model], roles - {"detoker"}),
-                               ("vqgan", VQGAN_REPO, "detoker" in roles)):
-        if not needed:
-            continue
+    repos = {"bart": DALLE_MINI_REPOS[model]} if roles - {"detoker"} else {}
+    if "detoker" in roles:
+        repos["vqgan"] = VQGAN_REPO
+    folders = {}
+    for part, repo in repos.items():
         folders[part] = folder = Path(models_root) / FLAX_DIR / repo.split("/")[-1]
-        origin["dalle" if part == "bart" else "vqgan"] = repo
         for name in FLAX_FILES[part]:  # config.json first: a wrong model shows before the gigabytes
             if not (folder / name).is_file():  # only whole files reach their final path
                 get(repo, name, folder / name, source="dalle-mini")
             if name == FLAX_CONFIG:
                 check_flax_config(part, folder, model if check_sizes else None)
     convert_into(folders.get("bart"), folders.get("vqgan"), model, models_root, check_sizes=check_sizes,
-                 progress=progress, origin=origin)
+                 progress=progress, origin=repos)
     if not keep_flax:
         for part, folder in folders.items():
             for name in FLAX_FILES[part]:
@@ -199,7 +193,8 @@ def download(url: str, path: str | Path, *, size: int | None = None, sha256: str
     whole. Not weights.atomic_write, which deletes what a failed write leaves: this .part outlives a network
     failure so that the next run (`command`) resumes it. It is deleted when its bytes are proven wrong."""
     path = Path(path)
-    part, failure = part_path(path), DownloadError("no attempt")
+    part = part_path(path)
+    failure = DownloadError("no attempt")
     path.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(retries + 1):
         if attempt:
@@ -218,18 +213,22 @@ def download(url: str, path: str | Path, *, size: int | None = None, sha256: str
         raise DownloadError(f"download of {url} failed on each of {retries + 1} attempt(s), last: {failure}. Check "
                             "the network, try again later, raise --timeout, or use a mirror (--endpoint / "
                             f"HF_ENDPOINT).{resume}", url, failure.status)
-    wrong = None
-    if size is not None and (actual := part.stat().st_size) != size:
-        wrong = f"got {actual} bytes, expected {size}"
-    elif sha256 is not None and (digest := file_sha256(part, progress=progress)) != sha256:
-        wrong = f"sha256 {digest} does not match the published {sha256}; the download was corrupted or the " \
-                "server sends another file"
-    if wrong:
+    if wrong := _mismatch(part, size, sha256, progress=progress):
         part.unlink()
-        raise DownloadError(f"{url}: {wrong}. The partial file was deleted; run `{command}` again, or try another "
-                            "mirror.", url)
+        raise DownloadError(f"the download of {url} {wrong}: it was corrupted or the server sends another file. "
+                            f"The partial file was deleted; run `{command}` again, or try another mirror.", url)
     os.replace(part, path)
     return path
+
+
+def _mismatch(path: Path, size: int | None, sha256: str | None, check_hash: bool = True,
+              progress: bool = False) -> str | None:
+    """How the bytes at `path` differ from the published file's: in size, else in sha256 (None: they do not)."""
+    if size is not None and (actual := path.stat().st_size) != size:
+        return f"has {actual} bytes, not the published {size}"
+    if check_hash and sha256 is not None and (digest := file_sha256(path, progress)) != sha256:
+        return f"has sha256 {digest}, not the published {sha256}"
+    return None
 
 
 def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool) -> None:
@@ -307,71 +306,29 @@ def _retry(reason: Any, status: int | None = None) -> DownloadError:
 def verify(model: str, models_root: str | Path = DEFAULT_MODELS_ROOT, *, check_hash: bool = True,
            check_tensors: bool = True, progress: bool = False) -> list[str]:
     """Every problem with the local files of `model`, one message each, saying what to do; [] means usable.
-    Hashing reads every byte (5.4 GB for mega; `check_hash=False` skips it); the tensor check compares each
-    checkpoint's keys and shapes with the package's modules built on the meta device (`check_tensors`)."""
+    Hashing reads every byte (5.4 GB for mega; `check_hash=False` skips it). A tokenizer file must parse
+    (tokenizer.py's readers), a checkpoint open and fit the package's module built on the meta device
+    (weights.check_checkpoint; `check_tensors=False` skips it)."""
     command = fetch_command(model, models_root)
-    problems = [_file_problem(remote, path, model, command, check_hash, check_tensors, progress)
-                for remote, path in plan(model, models_root)]
-    return [problem for problem in problems if problem]
-
-
-def _file_problem(remote: RemoteFile, path: Path, model: str, command: str, check_hash: bool, check_tensors: bool,
-                  progress: bool) -> str | None:
-    if not path.is_file():
-        part = part_path(path)
-        partial = f" ({part} holds a partial download that the fetch resumes)" if part.exists() else ""
-        return f"{path} is missing (published as {remote.name}){partial}; run `{command}`"
-    actual, remote = path.stat().st_size, _expected(remote, path)
-    if remote.size is not None and actual != remote.size:
-        problem = f"{path} has {actual} bytes, the published {remote.name} has {remote.size}: truncated or another file"
-    elif actual == 0:
-        problem = f"{path} is empty"
-    elif check_hash and remote.sha256 is not None and (digest := file_sha256(path, progress)) != remote.sha256:
-        problem = f"{path} has sha256 {digest}, the published {remote.name} has {remote.sha256}: corrupt or another " \
-                  "file"
-    elif remote.role in ("vocab", "merges"):
-        problem = _tokenizer_problem(path, remote.role)
-    else:
-        problem = _checkpoint_problem(remote.role, path, model) if check_tensors else None
-    return f"{problem}; delete it and run `{command}`" if problem else None
-
-
-def _tokenizer_problem(path: Path, role: str) -> str | None:
-    """Is the vocabulary a JSON object of subword -> id, the merges file a header and then one pair a line?"""
-    try:
-        text = path.read_text(encoding="utf-8")
-        vocab = json.loads(text) if role == "vocab" else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return f"{path} is not valid UTF-8{' JSON' if role == 'vocab' else ''} ({error})"
-    if role == "vocab" and not (isinstance(vocab, dict) and vocab and all(isinstance(v, int) for v in vocab.values())):
-        return f"{path} is not a vocabulary (a JSON object of subword -> id)"
-    merges = [line for line in text.split("\n")[1:] if line.strip()]  # as the tokenizer reads it
-    if role == "merges" and (not merges or any(len(line.split()) != 2 for line in merges)):
-        return f"{path} is not a BPE merges file (a header line, then one pair per line)"
-    return None
-
-
-def _checkpoint_problem(role: str, path: Path, model: str) -> str | None:
-    try:
-        check_state_dict(expected_module(role, model), read_state_dict(path), path)
-    except CheckpointError as error:
-        return str(error)
-    return None
-
-
-def expected_module(role: str, model: str) -> Any:
-    """The package's module for this checkpoint, built on the meta device (shapes only, no memory)."""
-    import torch
-
-    from ..config import DalleConfig
-    from ..decoder import DalleBartDecoder
-    from ..encoder import DalleBartEncoder
-    from ..vqgan import VQGanDetokenizer
-
-    with torch.device("meta"):
-        if role == "detoker":
-            return VQGanDetokenizer()
-        return (DalleBartEncoder if role == "encoder" else DalleBartDecoder)(DalleConfig.from_name(model))
+    problems = []
+    for remote, path in plan(model, models_root):
+        if not path.is_file():
+            part = part_path(path)
+            partial = f" ({part} holds a partial download that the fetch resumes)" if part.exists() else ""
+            problems.append(f"{path} is missing (published as {remote.name}){partial}; run `{command}`")
+            continue
+        remote = _expected(remote, path)
+        try:
+            if wrong := _mismatch(path, remote.size, remote.sha256, check_hash, progress):
+                problems.append(f"{path} {wrong} ({remote.name}): truncated, corrupt or another file; delete it "
+                                f"and run `{command}`")
+            elif remote.role in TOKENIZER_READERS:
+                TOKENIZER_READERS[remote.role](path)
+            elif check_tensors:
+                check_checkpoint(path, remote.role, model)
+        except ValueError as error:  # the readers' errors; CheckpointError is one too
+            problems.append(f"{error}; delete it and run `{command}`")
+    return problems
 
 
 def add_cli(subparsers: Any) -> None:
@@ -381,9 +338,7 @@ def add_cli(subparsers: Any) -> None:
     check = subparsers.add_parser("verify", help="check presence, size, sha256 and tensor shapes of a model's files "
                                   "(exit status 1 lists the problems)")
     for parser in (fetch, check):
-        parser.add_argument("--model", required=True, choices=MODELS, help="mega (better, 5.4 GB) or mini (1.1 GB)")
-        parser.add_argument("--models-root", default=DEFAULT_MODELS_ROOT, metavar="DIR",
-                            help="folder holding dalle_bart_{mega,mini}/ and vqgan/ (default: %(default)s)")
+        add_model_options(parser, "mega (better, 5.4 GB) or mini (1.1 GB)")
     where = fetch.add_mutually_exclusive_group()
     where.add_argument("--endpoint", metavar="URL", help="Hugging Face compatible host, e.g. https://hf-mirror.com "
                                                          f"(default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT})")
@@ -399,13 +354,18 @@ def add_cli(subparsers: Any) -> None:
     fetch.add_argument("--retries", type=int, default=4, help="extra attempts per file (default %(default)s)")
     fetch.add_argument("--timeout", type=float, default=30.0,
                        help="seconds without data before an attempt fails (default %(default)s)")
-    fetch.set_defaults(func=lambda args: run_and_report(
-        lambda: fetch_model(args.model, args.models_root, source=args.source, fallback=not args.no_fallback,
-                            endpoint=args.endpoint, base_url=args.base_url, progress=not args.quiet,
-                            retries=args.retries, timeout=args.timeout, keep_flax=args.keep_flax),
-        (DownloadError, ValueError), f"the {args.model} model's files are in place:", args.quiet))
+    fetch.set_defaults(func=_run_fetch)
     check.add_argument("--no-hash", action="store_true", help="skip the sha256 check (fast)")
     check.set_defaults(func=_run_verify)
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    files = fetch_model(args.model, args.models_root, source=args.source, fallback=not args.no_fallback,
+                        endpoint=args.endpoint, base_url=args.base_url, progress=not args.quiet,
+                        retries=args.retries, timeout=args.timeout, keep_flax=args.keep_flax)
+    if not args.quiet:
+        print(f"the {args.model} model's files are in place:", *(f"  {path}" for path in files), sep="\n")
+    return 0
 
 
 def _run_verify(args: argparse.Namespace) -> int:

@@ -1,26 +1,26 @@
-"""What fetch.py and convert.py both do with files: show bytes moving, hash them, record the converted ones,
-and report a command's result. Both import it; neither imports the other's helpers."""
+"""What fetch.py and convert.py both do: show bytes moving, hash files, record the converted ones, and
+name a model on the command line. Both import it; neither imports the other's helpers."""
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..weights import atomic_write
+from ..config import read_json
+from ..trace import progress_bar
+from ..weights import DEFAULT_MODELS_ROOT, MODELS, atomic_write
 
 CHUNK_BYTES = 1 << 20
 RECORD_NAME = "converted.json"  # beside converted files: their sizes and sha256 (they differ from min-dalle's)
 
 
-def byte_bar(desc: str, total: int | None, progress: bool, initial: int = 0) -> Any:
-    """A progress bar counting bytes (KiB, MiB, ...); gone from the screen once done."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                disable=not progress, leave=False)
+def byte_bar(desc: str, total: int | None, show: bool, initial: int = 0) -> Any:
+    """`trace.progress_bar` counting bytes (KiB, MiB, ...) that the caller feeds with `update(n)`."""
+    return progress_bar(None, desc, show, total=total, initial=initial, unit="B", unit_scale=True,
+                        unit_divisor=1024, leave=False)
 
 
 def file_sha256(path: str | Path, progress: bool = False) -> str:
@@ -42,23 +42,15 @@ def write_record(folder: Path, names: Iterable[str], origin: str) -> None:
 
 def recorded(path: Path) -> dict[str, Any] | None:
     """{size, sha256} of `path` if a conversion wrote it (per its folder's record), else None."""
-    record = path.parent / RECORD_NAME
     try:
-        entry = json.loads(record.read_text(encoding="utf-8"))["files"].get(path.name)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no record, or not one
+        entry = read_json(path.parent / RECORD_NAME)["files"][path.name]
+    except (OSError, ValueError, KeyError, TypeError):  # no record, or not one, or this file is not in it
         return None
     return entry if isinstance(entry, dict) else None
 
 
-def run_and_report(make: Callable[[], Iterable[Path]], errors: tuple[type[Exception], ...], done: str,
-                   quiet: bool) -> int:
-    """The tail of the `fetch` and `convert` commands: an expected error is one line on stderr and exit
-    status 1; success lists the files (unless quiet) and is 0."""
-    try:
-        files = list(make())
-    except errors as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if not quiet:
-        print(done, *(f"  {path}" for path in files), sep="\n")
-    return 0
+def add_model_options(parser: argparse.ArgumentParser, model_help: str) -> None:
+    """`--model` and `--models-root`, as the fetch, verify and convert commands take them."""
+    parser.add_argument("--model", required=True, choices=MODELS, help=model_help)
+    parser.add_argument("--models-root", default=DEFAULT_MODELS_ROOT, metavar="DIR",
+                        help="folder in min-dalle's layout: dalle_bart_{mega,mini}/ and vqgan/ (default: %(default)s)")
