@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,8 +74,8 @@ def fake_venv(tmp_path: Path) -> Path:
     (venv / "bin" / "python").symlink_to(sys.executable)
     stamp = venv / ".installed"
     stamp.touch()
-    newest = max((ROOT / name).stat().st_mtime for name in ("pyproject.toml", "constraints.txt"))
-    os.utime(stamp, (newest + 60, newest + 60))
+    newest = max([(ROOT / name).stat().st_mtime for name in ("pyproject.toml", "constraints.txt")] + [time.time()])
+    os.utime(stamp, (newest, newest))  # not older than its prerequisites, not newer than what make writes next
     return venv
 
 
