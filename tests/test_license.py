@@ -97,3 +97,20 @@ def test_min_dalles_notice_goes_with_its_pictures():
     assert not missing, f"min-dalle's pictures without the notice {NOTICE!r}: {missing}"
     licence = ROOT / "notebooks" / "images" / "min-dalle" / "LICENSE"
     assert licence.read_text(encoding="utf-8").startswith("Copyright 2022 Brett Kuprel")
+
+
+def test_every_page_of_the_site_ends_with_the_licences(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import export_common
+    import export_html
+    from nbconvert import HTMLExporter
+
+    footer = export_common.LICENCE_FOOTER
+    assert "MIT" in footer and "CC BY 4.0" in footer and "2022 Brett Kuprel, MIT licence" in footer
+    assert footer in export_common.page("A page", "<p>text</p>", None)  # the index and the docs pages
+    exporter = HTMLExporter(extra_template_basedirs=[str(export_common.SCRIPTS)],
+                            template_name=export_html.TEMPLATE_NAME)
+    target = tmp_path / "01_tokenizer.html"
+    export_html.export_notebook(ROOT / "notebooks" / "01_tokenizer.ipynb", target, exporter, "mathjax.js", student=True)
+    html = target.read_text(encoding="utf-8")
+    assert footer in html and html.index(footer) > html.index("</main>")  # below the notebook
