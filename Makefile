@@ -1,5 +1,6 @@
 # make lab        opens the course in JupyterLab (token auth, localhost only): Jupyter draws a random token and
-#                 prints the URL with it (a token given on the command line is printed as "..."); JUPYTER_TOKEN sets one
+#                 prints the URL with it (a token given on the command line is printed as "..."); JUPYTER_TOKEN sets one;
+#                 JupyterLab's settings for the course (no "Jupyter news?" prompt) go into .venv first (scripts/lab_settings.py)
 # make test       everything: the lint gate, the package's tests (with the browser test where Chromium is present), every notebook
 #                 re-executed (strict nbval), and again on portable math-library code paths (test-portable)
 # make test-fast  the inner loop: the lint gate and the package's tests not marked slow, no notebooks (under 2 minutes)
