@@ -1,5 +1,6 @@
 # make lab        opens the course in JupyterLab (token auth, localhost only): Jupyter draws a random token and
-#                 prints the URL with it (a token given on the command line is printed as "..."); JUPYTER_TOKEN sets one
+#                 prints the URL with it (a token given on the command line is printed as "..."); JUPYTER_TOKEN sets one;
+#                 JupyterLab's settings for the course (no "Jupyter news?" prompt) go into .venv first (scripts/lab_settings.py)
 # make test       everything: the lint gate, the package's tests (with the browser test where Chromium is present), every notebook
 #                 re-executed (strict nbval), and again on portable math-library code paths (test-portable)
 # make test-fast  the inner loop: the lint gate and the package's tests not marked slow, no notebooks (under 2 minutes)
@@ -15,6 +16,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# JupyterLab's settings for the course (no "Jupyter news?" prompt): scripts/lab_settings.py writes them
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 PORT ?= 8888
 NBVAL := -m pytest -q --nbval --nbval-sanitize-with tests/nbval-sanitize.cfg notebooks
 # Every notebook computes on one thread (lab.notebook.start), so strict nbval runs two notebooks at a
@@ -58,7 +61,10 @@ $(STAMP): pyproject.toml constraints.txt
 		$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$extension >/dev/null 2>&1; done
 	touch $(STAMP)
 
-lab: $(STAMP)
+$(LAB_SETTINGS): $(STAMP) scripts/lab_settings.py
+	$(BIN)/python scripts/lab_settings.py --prefix $(VENV)
+
+lab: $(STAMP) $(LAB_SETTINGS)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT)
 
 # Installed when missing, from Debian's packages, as root. A failed or impossible install (not root, no apt,
@@ -88,7 +94,7 @@ test: test-package test-notebooks test-portable
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test-package: $(STAMP) browser-check lint vendor
+test-package: $(STAMP) $(LAB_SETTINGS) browser-check lint vendor
 	$(BIN)/python -m pytest -q tests
 
 test-fast: $(STAMP) lint

@@ -166,6 +166,15 @@ def rewrite_local_links(body: str, target_of) -> str:
     return LOCAL_HREF.sub(replace, body)
 
 
+# every page of the site ends with the licences (LICENSE, LICENSE-docs) and min-dalle's notice
+LICENCE_FOOTER = (
+    "Code: MIT licence. Notebooks, prose and figures: "
+    '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>, '
+    "“DALL·E Mini from the inside”. "
+    "Pictures drawn by min-dalle: min-dalle, © 2022 Brett Kuprel, MIT licence."
+)
+
+
 def page(title: str, body: str, mathjax_js: str | None, css: str = "", home: str | None = "index.html") -> str:
     """A whole HTML page around `body`: the course's plain style, MathJax when `mathjax_js` is given."""
     mathjax = "" if mathjax_js is None else (
@@ -178,7 +187,7 @@ def page(title: str, body: str, mathjax_js: str | None, css: str = "", home: str
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n{mathjax}<style>{PAGE_CSS}{css}</style>\n</head><body>\n"
-        f"{nav}{body}\n</body></html>\n"
+        f'{nav}{body}\n<footer class="licence">{LICENCE_FOOTER}</footer>\n</body></html>\n'
     )
 
 
@@ -187,7 +196,7 @@ PAGE_CSS = (
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:0.2em 0.5em;vertical-align:top}"
     "pre{background:#f6f6f6;padding:0.6em;overflow-x:auto}code{background:#f6f6f6}"
     "img{max-width:100%}li{margin:0.3em 0}.home{font-size:0.9em}blockquote{border-left:4px solid #ddd;"
-    "margin-left:0;padding-left:1em;color:#333}"
+    "margin-left:0;padding-left:1em;color:#333}.licence{margin-top:3em;font-size:0.85em;color:#555}"
 )
 
 

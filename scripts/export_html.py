@@ -78,7 +78,8 @@ def export_notebook(source: Path, target: Path, exporter: HTMLExporter, mathjax_
     notebook = common.without_widgets(nbformat.read(source, as_version=4))
     if student:
         notebook = common.without_solution_links(notebook)
-    resources = {"metadata": {"name": source.stem}, "dalle_html": {"mathjax_js": mathjax_js}}
+    resources = {"metadata": {"name": source.stem},
+                 "dalle_html": {"mathjax_js": mathjax_js, "licence": common.LICENCE_FOOTER}}
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
     body = re.sub(r'href="([^"#:]+)\.ipynb(#[^"]*)?"', lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,12 @@ class JupyterLab:
         except urllib.error.HTTPError as error:
             return error.code
 
+    def get_json(self, path: str) -> dict:
+        """GET url/path with the token, decoded."""
+        request = urllib.request.Request(self.url + path.lstrip("/"), headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
@@ -125,7 +131,8 @@ def jupyter_command() -> list[str]:
 
 
 def write_config(home: Path, root_dir: Path) -> None:
-    """A clean Jupyter config folder: the server settings, and the announcements plugin disabled."""
+    """A clean Jupyter config folder with the server settings. The news prompt is left to the environment's
+    own settings (overrides.json, written by scripts/lab_settings.py), as a student meets it."""
     config = home / "config"
     (config / "labconfig").mkdir(parents=True)
     server = {
@@ -138,9 +145,6 @@ def write_config(home: Path, root_dir: Path) -> None:
         },
     }
     (config / "jupyter_server_config.json").write_text(json.dumps(server, indent=1))
-    # What `jupyter labextension disable` writes: the frontend plugin that asks about news is not loaded.
-    page_config = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
-    (config / "labconfig" / "page_config.json").write_text(json.dumps(page_config, indent=1))
 
 
 def server_env(home: Path, token: str) -> dict[str, str]:

@@ -3,13 +3,14 @@
 What a student does on the first day, checked end to end: JupyterLab served as `make lab` serves
 it (127.0.0.1, token authentication), notebook 00 opened by URL, outputs cleared (Edit > Clear
 Outputs of All Cells), Run > Run All Cells, and then every code cell has an execution count, no
-error or stderr output appeared, and the picture of the last picture-making cell is a PNG the
-browser decoded. A full-page screenshot is kept in build/browser/ (docs/images/jupyterlab.png
-is one such screenshot).
+error or stderr output appeared, the picture of the last picture-making cell is a PNG the
+browser decoded, and JupyterLab never asked about Jupyter news (the environment's settings say Never).
+A full-page screenshot is kept in build/browser/ (docs/images/jupyterlab.png is one such screenshot).
 """
 from __future__ import annotations
 
 import re
+import sys
 import time
 
 import nbformat
@@ -19,6 +20,8 @@ from .conftest import ARTIFACTS, CHROMIUM_ARGS, NOTEBOOKS
 
 NOTEBOOK = "00_overview.ipynb"
 KERNEL = "Python 3 (ipykernel)"  # the notebook's kernelspec, ipykernel's in the venv
+NOTIFICATION = "@jupyterlab/apputils-extension:notification"
+NEWS_PROMPT = "get notified about official Jupyter news"  # the toast JupyterLab shows while fetchNews is "none"
 RUN_TIMEOUT = 120  # seconds for Run All Cells (about 8 s here, 2 cores, one of them busy)
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 CODE_CELLS = f"{PANEL} .jp-Notebook .jp-CodeCell"
@@ -58,6 +61,11 @@ def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, ju
     last_picture = pictures[-1]
     count = len(code_cells(NOTEBOOKS / NOTEBOOK))
 
+    # The environment's settings (scripts/lab_settings.py, run by make) answer the news question: Never.
+    notification = jupyterlab.get_json(f"lab/api/settings/{NOTIFICATION}")
+    assert notification["schema"]["properties"]["fetchNews"]["default"] == "false", (
+        f"{sys.prefix} has no JupyterLab settings for the course: run `make` or `python scripts/lab_settings.py`")
+
     # Token authentication is on: the REST API refuses a request without the token.
     assert jupyterlab.get("api/contents", token=False) == 403, "JupyterLab answered without its token"
     assert jupyterlab.get("api/contents") == 200
@@ -92,8 +100,10 @@ def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, ju
                 page.wait_for_function("([selector, n]) => document.querySelectorAll(selector).length === n",
                                        arg=[CODE_CELLS, count], timeout=30_000)
 
-                # Clear the committed outputs first, so that what is rendered afterwards is this run's.
+                # Clear the committed outputs first, so that what is rendered afterwards is this run's; show the
+                # code of the check cells (collapsed for students), whose prompts are empty while collapsed.
                 page.locator(f"{PANEL} .jp-Notebook").click(position={"x": 5, "y": 5})
+                click_menu(page, "View", "notebook:show-all-cell-code")  # View > Expand All Code
                 click_menu(page, "Edit", "editmenu:clear-all")  # Edit > Clear Outputs of All Cells
                 page.wait_for_function(
                     """selector => document.querySelectorAll(selector).length === 0""",
@@ -155,6 +165,8 @@ def test_notebook_00_runs_in_jupyterlab(chromium_executable, sync_playwright, ju
                     e[:2000] for e in errors
                 )
                 assert page.locator(".jp-Dialog").count() == 0, page.locator(".jp-Dialog").all_inner_texts()
+                # The announcements plugin asks right after JupyterLab is restored, long before this point.
+                assert page.get_by_text(NEWS_PROMPT).count() == 0, "JupyterLab asked about Jupyter news"
             finally:
                 try:
                     page.screenshot(path=str(screenshot), full_page=True)  # also of a failure, to see it
