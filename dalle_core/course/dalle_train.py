@@ -29,6 +29,7 @@ little. At s = 1 the unconditional row is not used at all.
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,12 +135,14 @@ def train_dalle(
     on_validate: Callable[[int, DalleBartEncoder, DalleBartDecoder], None] | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    start_from: tuple[DalleBartEncoder, DalleBartDecoder] | None = None,
 ) -> tuple[DalleBartEncoder, DalleBartDecoder, DalleHistory]:
     """AdamW with warm-up and cosine decay over random batches of (text_tokens, image_tokens).
 
     `device="cuda"` trains on a GPU for quick searches of settings; batches are still drawn
     by the CPU generator, so the examples seen are the CPU run's. The shipped files come
-    from the CPU (`python -m dalle_core train`).
+    from the CPU (`python -m dalle_core train`). `start_from` fine-tunes copies of trained
+    modules (their sizes must be `config`'s) instead of fresh ones; the originals are untouched.
     """
 
     if text_tokens.shape[0] != image_tokens.shape[0]:
@@ -150,7 +153,12 @@ def train_dalle(
         )
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    encoder, decoder = DalleBartEncoder(config).to(device), DalleBartDecoder(config).to(device)
+    if start_from is None:
+        encoder, decoder = DalleBartEncoder(config).to(device), DalleBartDecoder(config).to(device)
+    else:
+        encoder, decoder = (copy.deepcopy(module).float().to(device) for module in start_from)
+        if encoder.config != config or decoder.config != config:
+            raise ValueError("start_from's modules have other sizes than `config`; pass their own config")
     named = list(encoder.named_parameters()) + list(decoder.named_parameters())
     parameters = [p for _, p in named]
     # Weight decay on the projection matrices only, not on embeddings or layer norms.
