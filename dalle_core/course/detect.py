@@ -194,12 +194,8 @@ def best_shape(blob: np.ndarray, soft: bool = True) -> str:
     return max(scores, key=scores.get)
 
 
-def detect(image, geometry: Geometry = GEOMETRY, soft: bool = True) -> Detection:
-    """Read background, object colour, position, shape and size from one picture
-    (`geometry`: the data set's object sizes, which decide what counts as large;
-    `soft=False`: the shape from the sharp templates alone, as the detector read before
-    it was checked against generated pictures; colour, position and size are the same)."""
-    image = to_uint8_image(image)
+def _object_pixels(image: np.ndarray) -> tuple[np.ndarray, int, dict[str, int]]:
+    """Steps 1-3: palette labels (H, W), the background's palette index, object colour -> pixel count."""
     labels = palette_labels(image)  # (H, W)
     border = np.concatenate([labels[:2].ravel(), labels[-2:].ravel(), labels[:, :2].ravel(), labels[:, -2:].ravel()])
     background_id = int(np.bincount(border, minlength=len(PALETTE_NAMES)).argmax())
@@ -208,6 +204,25 @@ def detect(image, geometry: Geometry = GEOMETRY, soft: bool = True) -> Detection
         name: int(counts[i]) for i, name in enumerate(PALETTE_NAMES)
         if i != background_id and name in OBJECT_COLOURS and counts[i] >= MIN_OBJECT_PIXELS
     }
+    return labels, background_id, colour_pixels
+
+
+def object_blob(image) -> np.ndarray | None:
+    """The boolean (H, W) mask `detect` reads position, size and shape from: the largest blob
+    of the object colour; None where it finds no object."""
+    labels, _, colour_pixels = _object_pixels(to_uint8_image(image))
+    if not colour_pixels:
+        return None
+    return largest_component(labels == PALETTE_NAMES.index(max(colour_pixels, key=colour_pixels.get)))
+
+
+def detect(image, geometry: Geometry = GEOMETRY, soft: bool = True) -> Detection:
+    """Read background, object colour, position, shape and size from one picture
+    (`geometry`: the data set's object sizes, which decide what counts as large;
+    `soft=False`: the shape from the sharp templates alone, as the detector read before
+    it was checked against generated pictures; colour, position and size are the same)."""
+    image = to_uint8_image(image)
+    labels, background_id, colour_pixels = _object_pixels(image)
     background = PALETTE_NAMES[background_id]
     if not colour_pixels:
         return Detection(background, None, None, None, None, colour_pixels)
