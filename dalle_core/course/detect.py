@@ -13,18 +13,21 @@ The steps, each simple enough to check by hand:
 4. its largest 4-connected blob gives the position (centre of its bounding box on
    the 3x3 grid) and the size (bounding-box side);
 5. the shape is the data set's shape template that best overlaps the blob once both
-   are stretched to the blob's bounding box (intersection over union), each template
-   tried twice: sharp, as the data set draws it, and softened as the course VQGAN
-   draws it (blurred by `SOFT_BLUR` pixels, then cut at half);
-6. a circle must be solid: a blob that fills less than `CIRCLE_MIN_SOLIDITY` of its
-   convex hull has notches between points, so it is a star or a cross, however round
-   its outline.
+   are stretched to the blob's bounding box (intersection over union); the shapes with
+   points (`SOFT_SHAPES`: triangle, cross, star) are tried twice, sharp as the data set
+   draws them and softened as the course VQGAN draws them (blurred by `SOFT_BLUR`
+   pixels, then cut at half). Squares stay sharp: a softened square is a round-cornered
+   one, which a circle cut by the picture's edge fits as well as a circle does;
+6. circles and squares must be solid: a blob that fills less of its convex hull than
+   `MIN_SOLIDITY` says has notches between points, so it is a star, a cross or a
+   triangle, however round or square its outline.
 
 Steps 5 and 6 come from 240 generated pictures labelled by eye
 (`dalle_core.course.labelled`): the VQGAN's 4x4-pixel tokens blunt a star's points
 and fill the notches between them, so against the sharp templates alone a blunt star
-overlapped the circle best (15 of 35 stars read as circles). Labelled circles fill at
-least 0.89 of their hull; the stars and crosses read as circles filled at most 0.80.
+overlapped the circle best (15 of 35 stars read as circles). The labelled circles fill
+at least 0.89 of their hull and the squares at least 0.84; the stars and crosses that
+read as circles filled at most 0.80.
 """
 from __future__ import annotations
 
@@ -53,7 +56,10 @@ PALETTE = np.array(
 )  # (P, 3)
 MIN_OBJECT_PIXELS = 12  # fewer pixels of a colour than this are edge blends or noise
 SOFT_BLUR = 1.5  # pixels: the Gaussian blur that turns a sharp template into the VQGAN's soft version
-CIRCLE_MIN_SOLIDITY = 0.85  # blob area / convex hull area below which a blob is no circle
+SOFT_SHAPES = ("triangle", "cross", "star")  # the shapes whose points the VQGAN blunts
+# blob area / convex hull area below which a blob is not this shape; the labelled circles fill at
+# least 0.89 of their hull, the labelled squares 0.84, a blunt star or cross 0.5-0.86
+MIN_SOLIDITY = {"circle": 0.85, "square": 0.8}
 
 
 @dataclass(frozen=True)
@@ -172,25 +178,26 @@ def _hull_area(points: list[tuple[int, int]]) -> float:
 
 
 def shape_scores(blob: np.ndarray, soft: bool = True) -> dict[str, float]:
-    """Each shape's best IoU with `blob`: its sharp template, or (with `soft`) its VQGAN-soft
-    one, stretched to the blob's bounding box."""
+    """Each shape's best IoU with `blob`: its sharp template, or (with `soft`, for the shapes
+    with points, `SOFT_SHAPES`) its VQGAN-soft one, stretched to the blob's bounding box."""
     rows, cols = np.nonzero(blob)
     crop = blob[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]  # (h, w)
     height, width = crop.shape
-    blurs = (0.0, SOFT_BLUR) if soft else (0.0,)
-    return {
-        shape: max((mask & crop).sum() / max((mask | crop).sum(), 1)
-                   for mask in (shape_mask(shape, width, height, blur) for blur in blurs))
-        for shape in SHAPES
-    }
+    scores = {}
+    for shape in SHAPES:
+        blurs = (0.0, SOFT_BLUR) if soft and shape in SOFT_SHAPES else (0.0,)
+        scores[shape] = max((mask & crop).sum() / max((mask | crop).sum(), 1)
+                            for mask in (shape_mask(shape, width, height, blur) for blur in blurs))
+    return scores
 
 
 def best_shape(blob: np.ndarray, soft: bool = True) -> str:
     """The shape whose template overlaps `blob` best; with `soft` (steps 5 and 6 above) the
-    soft templates count too and a blob that is not solid is never a circle."""
+    soft templates count too, and a blob that is not solid enough is no circle or square."""
     scores = shape_scores(blob, soft)
-    if soft and solidity(blob) < CIRCLE_MIN_SOLIDITY:
-        del scores["circle"]
+    if soft:
+        fill = solidity(blob)
+        scores = {shape: score for shape, score in scores.items() if fill >= MIN_SOLIDITY.get(shape, 0.0)}
     return max(scores, key=scores.get)
 
 
