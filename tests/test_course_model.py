@@ -98,3 +98,32 @@ def test_batch_generation_checks_its_settings_before_any_work(model, monkeypatch
         generate_prompt_tokens(model, ["a red circle"], temperature=0)
     with pytest.raises(TypeError, match="top_k"):
         generate_prompt_tokens(model, ["a red circle"], top_k=2.5)
+
+
+def test_live_training_pieces(model):
+    """What notebook 07 trains live with: pairs made by the shipped files, a fine-tuning that leaves
+    the shipped modules untouched, and the live accuracy measurement."""
+    from dalle_core.course.dalle_train import train_dalle
+    from dalle_core.course.evaluate import live_accuracy, live_attributes
+    from dalle_core.course.train import live_dalle_config, shipped_examples
+    from dalle_core.course.vqgan_train import round_trip
+
+    encoder = load_vqgan_encoder(TINY_ROOT)
+    text_tokens, image_tokens = shipped_examples(model, encoder, 0, 4)
+    assert text_tokens.shape == (4, 64) and image_tokens.shape == (4, 256)
+    from dalle_core.course.data import make_dataset
+
+    assert torch.equal(image_tokens, round_trip(model.detokenizer, encoder, make_dataset(4, seed=0)[0])[0])
+    assert live_dalle_config(model.config).image_token_count == 256
+    before = {k: v.clone() for k, v in model.decoder.state_dict().items()}
+    _, tuned, history = train_dalle(model.config, text_tokens, image_tokens, steps=2, batch_size=2,
+                                    start_from=(model.encoder, model.decoder), progress=False)
+    assert all(torch.equal(v, model.decoder.state_dict()[k]) for k, v in before.items())  # the original is untouched
+    assert not torch.equal(tuned.lm_head.weight, model.decoder.lm_head.weight) and len(history.loss) == 2
+    with pytest.raises(ValueError, match="sizes"):
+        train_dalle(live_dalle_config(model.config), text_tokens, image_tokens, steps=1,
+                    start_from=(model.encoder, model.decoder), progress=False)
+    attributes = live_attributes()
+    assert len(attributes) == 27 and {a[0] for a in attributes} == {"circle", "square", "triangle", "cross", "star"}
+    shares, pictures = live_accuracy(model, attributes[:2], temperature=1.0, supercondition_factor=16)
+    assert pictures.shape == (2, 64, 64, 3) and all(0.0 <= v <= 1.0 for v in shares.values())

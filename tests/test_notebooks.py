@@ -265,6 +265,10 @@ DEFINED_NUMBERS: dict[str, set[str]] = {
     # the 8-bit colour scale: pixels are `clip(0, 1) * 255`, colour levels 0..255 (a definition)
     "05_vqgan.ipynb": {"255"},
     "solutions/05_vqgan.ipynb": {"255"},
+    "07_training.ipynb": {
+        "2.6",  # DALL·E Mega's parameters in billions (encoder + decoder): an outside fact, not computed here
+        "81",  # exercise 3's sample, 27 prompts x 3 seeds: a definition (the solution prints it)
+    },
 }
 
 

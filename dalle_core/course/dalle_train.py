@@ -22,14 +22,17 @@ Why the unconditional rows get label smoothing (0.3) and the captioned rows none
 with s = 16 a token's sampling weight is p_cond^16 / p_uncond^15, so a code that both
 branches consider nearly impossible wins whenever p_cond happens to be a little larger
 than p_uncond -- and in a small model the log-probabilities of rare codes are noisy by
-about a nat: without the smoothing, s = 16 draws confetti of random codes
-(docs/course-model.md has the measurements). Smoothing the unconditional targets keeps
-its rare-code probabilities at the floor 0.3 / image_code_count, above where the
-conditional branch puts them, so the factor pushes rare codes *down*; for the codes a
-picture really uses it changes little. At s = 1 the unconditional row is not used at all.
+about a nat: without the smoothing, s = 16 draws confetti of random codes (50 steps of
+fine-tuning the shipped model without it do so: notebook 07, docs/course-model.md).
+Smoothing the unconditional targets keeps its rare-code probabilities at the floor
+0.3 / image_code_count, above where the conditional branch puts them, so the factor pushes
+rare codes *down*; for the codes a picture really uses it changes little. At s = 1 the
+unconditional row is not used at all.
 """
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -59,6 +62,8 @@ def pack_text(tokenizer: TextTokenizer, captions: list[str], text_token_count: i
 def drop_captions(text_tokens: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
     """Replace a random `share` of the rows by the empty prompt `[<s>, </s>, <pad>...]`."""
     is_dropped = torch.rand(text_tokens.shape[0], generator=generator) < share  # (B,)
+    if text_tokens.shape[0] == 0:  # a batch too small to repeat any row (round(B * caption_drop) = 0)
+        return text_tokens
     empty = torch.full_like(text_tokens[0], PAD_ID)
     empty[: len(EMPTY_PROMPT)] = torch.tensor(EMPTY_PROMPT)
     return torch.where(is_dropped[:, None], empty[None, :], text_tokens)
@@ -130,12 +135,14 @@ def train_dalle(
     on_validate: Callable[[int, DalleBartEncoder, DalleBartDecoder], None] | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    start_from: tuple[DalleBartEncoder, DalleBartDecoder] | None = None,
 ) -> tuple[DalleBartEncoder, DalleBartDecoder, DalleHistory]:
     """AdamW with warm-up and cosine decay over random batches of (text_tokens, image_tokens).
 
     `device="cuda"` trains on a GPU for quick searches of settings; batches are still drawn
     by the CPU generator, so the examples seen are the CPU run's. The shipped files come
-    from the CPU (`python -m dalle_core train`).
+    from the CPU (`python -m dalle_core train`). `start_from` fine-tunes copies of trained
+    modules (their sizes must be `config`'s) instead of fresh ones; the originals are untouched.
     """
 
     if text_tokens.shape[0] != image_tokens.shape[0]:
@@ -146,7 +153,12 @@ def train_dalle(
         )
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    encoder, decoder = DalleBartEncoder(config).to(device), DalleBartDecoder(config).to(device)
+    if start_from is None:
+        encoder, decoder = DalleBartEncoder(config).to(device), DalleBartDecoder(config).to(device)
+    else:
+        encoder, decoder = (copy.deepcopy(module).float().to(device) for module in start_from)
+        if encoder.config != config or decoder.config != config:
+            raise ValueError("start_from's modules have other sizes than `config`; pass their own config")
     named = list(encoder.named_parameters()) + list(decoder.named_parameters())
     parameters = [p for _, p in named]
     # Weight decay on the projection matrices only, not on embeddings or layer norms.

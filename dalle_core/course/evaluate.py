@@ -49,6 +49,36 @@ def evaluation_prompts(count: int | None = None) -> list[tuple[str, str, str]]:
     return [combos[i] for i in picks]
 
 
+def live_attributes(count: int = 27) -> list[tuple[str, str, str]]:
+    """(shape, colour, position) of `count` prompts for a quick live measurement: prompt i has
+    shape i mod 5, colour i mod 8, position 4i mod 9, so 27 prompts hold every shape, colour
+    and position."""
+    colours, positions = list(OBJECT_COLOURS), list(POSITIONS)
+    return [(SHAPES[i % 5], colours[i % 8], positions[(i * 4) % 9]) for i in range(count)]
+
+
+def live_accuracy(
+    model: MinDalle, attributes: list[tuple[str, str, str]], temperature: float, supercondition_factor: float,
+    seeds: tuple[int, ...] = (1,), top_k: int = TOP_K,
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Shares of the images (one per prompt and seed, plain wording) in which the detector reads
+    the asked colour, shape and position; also the first seed's images (n, 64, 64, 3)."""
+    prompts = [plain_caption(*a) for a in attributes]
+    found, first = [], None
+    for seed in seeds:
+        images = generate_prompt_images(model, prompts, seed=seed, temperature=temperature, top_k=top_k,
+                                        supercondition_factor=float(supercondition_factor))
+        found += [detect(image) for image in images]
+        first = images if first is None else first
+    wanted = attributes * len(seeds)
+    shares = {
+        "colour": float(np.mean([f.colour == a[1] for f, a in zip(found, wanted)])),
+        "shape": float(np.mean([f.shape == a[0] for f, a in zip(found, wanted)])),
+        "position": float(np.mean([f.position == a[2] for f, a in zip(found, wanted)])),
+    }
+    return shares, first
+
+
 def load_vqgan_encoder(root: str | Path) -> VQGanEncoder | None:
     """The training-only VQGAN encoder shipped beside the model (strictly loaded), or None if absent."""
     path = Path(root) / "vqgan_encoder.pt"

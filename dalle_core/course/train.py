@@ -126,6 +126,28 @@ def quick_dalle_config(text_vocab_count: int, image_vocab_count: int, image_toke
     )
 
 
+def live_dalle_config(config: DalleConfig) -> DalleConfig:
+    """The size notebook 07 trains live in about half a minute of one CPU core: `config`'s
+    vocabularies and 256 image tokens, 2 layers of width 64 (the course model: 3 of 128)."""
+    return config.replace(layer_count=2, attention_head_count=2, embed_count=64, glu_embed_count=128, name="live")
+
+
+def shipped_examples(
+    model, vqgan_encoder, start: int, count: int, settings: TrainSettings = TrainSettings()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training pairs of data examples start..start+count-1, made with a trained model's files:
+    text_tokens (count, 64) from `model.tokenizer`, image_tokens (count, 256) from `vqgan_encoder`
+    and the codebook in `model.detokenizer` (captions with `settings.wrong_colour_share`)."""
+    from .data import render
+    from .vqgan_train import tokenize_pictures
+
+    scenes = [make_scene(settings.data_seed, i, wrong_colour_share=settings.wrong_colour_share)
+              for i in range(start, start + count)]
+    image_tokens = tokenize_pictures(model.detokenizer, vqgan_encoder, np.stack([render(s) for s in scenes]))
+    text_tokens = pack_text(model.tokenizer, [s.caption for s in scenes], model.config.text_token_count)
+    return text_tokens, image_tokens
+
+
 def git_commit() -> str | None:
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,

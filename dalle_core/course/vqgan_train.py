@@ -192,14 +192,21 @@ def _encoder_vectors(
 
 
 @torch.no_grad()
+def tokenize_pictures(detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.ndarray) -> torch.Tensor:
+    """Pictures (n, H, W, 3) uint8 -> image tokens (n, h*w): the nearest code of the
+    detokenizer's codebook (as saved) to each encoder vector."""
+    z_e = encoder(images_to_tensor(images))  # (n, E, h, w)
+    vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (n*h*w, E)
+    return nearest_codes(vectors, detokenizer.embedding.weight.float()).view(len(images), -1)  # (n, h*w)
+
+
+@torch.no_grad()
 def round_trip(
     detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pictures (n, H, W, 3) uint8 -> image tokens (n, h*w) by the nearest code of the detokenizer's
-    codebook (as saved) -> decoded pixels (n, H, W, 3), floats 0..255."""
-    z_e = encoder(images_to_tensor(images))  # (n, E, h, w)
-    vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (n*h*w, E)
-    image_tokens = nearest_codes(vectors, detokenizer.embedding.weight.float()).view(len(images), -1)  # (n, h*w)
+    """Pictures (n, H, W, 3) uint8 -> image tokens (n, h*w) (`tokenize_pictures`) -> decoded
+    pixels (n, H, W, 3), floats 0..255."""
+    image_tokens = tokenize_pictures(detokenizer, encoder, images)  # (n, h*w)
     return image_tokens, detokenizer.decode_images(image_tokens)
 
 
