@@ -7,11 +7,14 @@
 # make html-student  the same without solutions, in site-student/ (web pages and slides)
 # make slides     reveal.js slides of the lecture notebooks in site/slides/ (offline)
 # make docs       regenerates docs/shapes.md and docs/images/; make bench measures speed
+# make explorer   builds the course model's browser page (build/explorer/) and serves it on 127.0.0.1, printing
+#                 the URL (EXPLORER_PORT, default 8000); make bench-explorer measures it in headless Chromium
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8888
+EXPLORER_PORT ?= 8000
 NBVAL := -m pytest -q --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 # Every notebook computes on one thread (lab.notebook.start), so strict nbval runs two notebooks at a
 # time to use both cores; --dist loadscope keeps each notebook's cells in order in one kernel (nbval's
@@ -34,6 +37,7 @@ PORTABLE_ENV := MKL_ENABLE_INSTRUCTIONS=SSE4_2 DNNL_MAX_CPU_ISA=SSE41 ATEN_CPU_C
 	DALLE_CORE_THREADS=2 OMP_NUM_THREADS=2
 
 .PHONY: lab test test-fast test-package test-notebooks test-portable browser-check bench html html-student slides docs clean-venv
+.PHONY: explorer bench-explorer
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +98,7 @@ bench: $(STAMP)
 
 html: $(STAMP)
 	$(BIN)/python scripts/export_html.py
+	$(BIN)/python explorer/build.py --copy-to site/explorer
 
 html-student: $(STAMP)
 	$(BIN)/python scripts/export_html.py --student --out site-student
@@ -101,6 +106,15 @@ html-student: $(STAMP)
 
 slides: $(STAMP)
 	$(BIN)/python scripts/export_slides.py
+
+# the page: ONNX export of the shipped model, onnxruntime-web from npm (installed once into build/npm-vendor/)
+explorer: $(STAMP)
+	$(BIN)/python explorer/build.py
+	$(BIN)/python explorer/serve.py --port $(EXPLORER_PORT)
+
+bench-explorer: $(STAMP)
+	$(BIN)/python explorer/build.py --quiet
+	$(BIN)/python explorer/bench.py
 
 docs: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/shape_cheatsheet.py

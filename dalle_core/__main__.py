@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .course.evaluate import add_cli as add_evaluate_cli
     from .course.train import add_cli as add_train_cli
+    from .course.web_export import add_cli as add_export_web_cli
     from .hub.convert import add_cli as add_convert_cli
     from .hub.fetch import add_cli as add_fetch_cli
 
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_cli(sub)
     add_train_cli(sub)
     add_evaluate_cli(sub)
+    add_export_web_cli(sub)
     return parser
 
 
