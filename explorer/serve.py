@@ -98,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.page / "index.html").is_file():
         print(f"error: {args.page} holds no built page; run `make explorer` (or explorer/build.py)", file=sys.stderr)
         return 1
-    server = make_server(args.page, args.site, args.port)
+    try:
+        server = make_server(args.page, args.site, args.port)
+    except OSError as error:  # the port is taken: any free one
+        print(f"port {args.port} is not free ({error.strerror}); using another", flush=True)
+        server = make_server(args.page, args.site, 0)
     port = server.server_address[1]
     print(f"the explorer: http://127.0.0.1:{port}/explorer/  (Ctrl+C stops the server)", flush=True)
     if not (args.site / "index.html").is_file():
