@@ -39,7 +39,21 @@ PROMPTS = ["a red circle in the top left corner", "one small green star at the b
            "a large yellow square in the centre on a black background", "a blue cross at the top"]
 
 
-def measure(page_dir: Path, runs: int) -> dict:
+def take_screenshot(page, path: Path) -> None:
+    """The page as the README shows it: a picture, its most uncertain step under the scrubber, a sweep."""
+    page.evaluate("""() => window.dalleExplorer.generate({text: 'a red circle in the top left corner', seed: 1,
+        supercondition_factor: 4, temperature: 1, top_k: 64})""")
+    page.fill("#sweep-factors", "1, 4, 16")
+    page.fill("#sweep-temperatures", "0.5, 1, 2")
+    page.click("#sweep-run")
+    page.wait_for_function("document.getElementById('sweep-status').textContent.startsWith('9 of 9')", timeout=300_000)
+    page.evaluate("""() => { const bits = window.dalleExplorer.entropy;
+        window.dalleExplorer.showStep(bits.indexOf(Math.max(...bits))); }""")  # the most uncertain step
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+
+
+def measure(page_dir: Path, runs: int, screenshot: Path | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     server = make_server(page_dir, ROOT / "site")
@@ -79,6 +93,8 @@ def measure(page_dir: Path, runs: int) -> dict:
                     supercondition_factor: 16, temperature: 1, top_k: 64})""", prompt)
                 pictures.append(result["milliseconds"])
             redraws = [page.evaluate(f"window.dalleExplorer.showStep({step})") for step in range(0, 256, 8)]
+            if screenshot is not None:
+                take_screenshot(page, screenshot)
             chromium_version = browser.version
             context.close()
             browser.close()
@@ -163,11 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--page", type=Path, default=ROOT / "build" / "explorer")
     parser.add_argument("--no-docs", action="store_true", help="only print and write build/explorer-bench.json")
+    parser.add_argument("--screenshot", type=Path, default=ROOT / "docs" / "images" / "explorer.png",
+                        help="where the README's picture of the page goes (--no-docs: none)")
     args = parser.parse_args(argv)
     if not (args.page / "index.html").is_file():
         print(f"error: no built page in {args.page}: run explorer/build.py (make explorer) first", file=sys.stderr)
         return 1
-    results = measure(args.page, args.runs)
+    results = measure(args.page, args.runs, None if args.no_docs else args.screenshot)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
     print(markdown(results))

@@ -355,4 +355,8 @@ window.dalleExplorer = {
   get completed() {
     return state.completed;
   },
+  /** The entropy in bits of each step's drawn-from distribution, last picture. */
+  get entropy() {
+    return state.run ? Array.from(state.run.entropy) : [];
+  },
 };

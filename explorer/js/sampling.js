@@ -9,7 +9,7 @@
 // everything after it runs in JavaScript's float64. tests/browser/test_explorer.py checks the
 // draws against a Python reference sampler given the same logits and uniforms.
 
-/** 1. Slice: rows 0 (unconditional: the empty prompt) and 1 (conditional: the prompt) of the
+/** Slice (notebook 04, section 1): rows 0 (unconditional: the empty prompt) and 1 (conditional: the prompt) of the
  *  logits, each cut to the first `codeCount` entries, the codes the VQGAN can draw. */
 export function slice(logits, vocabCount, codeCount) {
   const unconditional = logits.slice(0, codeCount); // row 0
@@ -17,7 +17,7 @@ export function slice(logits, vocabCount, codeCount) {
   return { unconditional, conditional };
 }
 
-/** 2. Supercondition: u * (1 - s) + c * s, i.e. u + s * (c - u). s = 1 is the prompt alone,
+/** Super-condition (section 3): u * (1 - s) + c * s, i.e. u + s * (c - u). s = 1 is the prompt alone,
  *  s = 0 the empty prompt alone; s > 1 moves further from the empty prompt. */
 export function supercondition(unconditional, conditional, s) {
   const guided = new Float32Array(unconditional.length);
@@ -25,14 +25,14 @@ export function supercondition(unconditional, conditional, s) {
   return guided;
 }
 
-/** 3. Top-k: the k-th largest logit. Every logit at least this large is kept (ties can keep a few more). */
+/** Top-k (section 9): the k-th largest logit. Every logit at least this large is kept (ties can keep a few more). */
 export function topKThreshold(logits, topK) {
   const k = Math.min(Math.max(1, Math.floor(topK)), logits.length);
   const sorted = Float32Array.from(logits).sort(); // ascending
   return sorted[sorted.length - k];
 }
 
-/** 4-6. Subtract the row's maximum (so exp stays in (0, 1]), divide by the temperature,
+/** Subtract the row's maximum (section 5: exp stays in (0, 1]), divide by the temperature (section 8),
  *  exp, and zero every code outside the top k: unnormalised probabilities. */
 export function probabilities(logits, temperature, topK) {
   const threshold = topKThreshold(logits, topK);
@@ -45,7 +45,7 @@ export function probabilities(logits, temperature, topK) {
   return { p, threshold, max };
 }
 
-/** 7. Draw: the first code whose running sum of p passes uniform * sum(p) (uniform in [0, 1)).
+/** Draw (section 10): the first code whose running sum of p passes uniform * sum(p) (uniform in [0, 1)).
  *  Code j wins with probability p[j] / sum(p), as torch.multinomial's draw does. */
 export function draw(p, uniform) {
   let total = 0;

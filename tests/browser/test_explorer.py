@@ -167,17 +167,18 @@ def reference_sample(logits: np.ndarray, s: float, temperature: float, top_k: in
                      code_count: int = 1024) -> int:
     """Notebook 04's order, computed as explorer/js/sampling.js computes it: the blend stored as
     float32, the rest in float64, the draw by the running sum. logits: (2, vocab) float32."""
-    unconditional = logits[0, :code_count].astype(np.float64)  # 1. slice
+    unconditional = logits[0, :code_count].astype(np.float64)  # slice (notebook 04, section 1)
     conditional = logits[1, :code_count].astype(np.float64)
-    guided = (unconditional * (1 - s) + conditional * s).astype(np.float32)  # 2. supercondition
+    guided = (unconditional * (1 - s) + conditional * s).astype(np.float32)  # super-condition (section 3)
     k = min(max(1, int(top_k)), code_count)
-    threshold = np.sort(guided)[::-1][k - 1]  # 3. top-k: the k-th largest; ties keep more
-    row_max = float(guided.max())  # 4. subtract the max
-    p = [math.exp((float(g) - row_max) / temperature) if g >= threshold else 0.0 for g in guided]  # 5, 6
+    threshold = np.sort(guided)[::-1][k - 1]  # top-k (section 9): the k-th largest; ties keep more
+    row_max = float(guided.max())  # subtract the max (section 5)
+    # temperature (section 8), exp, zero outside the top k
+    p = [math.exp((float(g) - row_max) / temperature) if g >= threshold else 0.0 for g in guided]
     total = 0.0
     for value in p:  # in order, as the page adds them (np.sum would pair them up)
         total += value
-    target, running, last = uniform * total, 0.0, 0  # 7. draw
+    target, running, last = uniform * total, 0.0, 0  # draw (section 10)
     for j, value in enumerate(p):
         if value == 0.0:
             continue
@@ -190,13 +191,18 @@ def reference_sample(logits: np.ndarray, s: float, temperature: float, top_k: in
 
 def sampler_cases(model) -> list[dict]:
     """Random logits (some with ties), real logits of a generation, extreme settings."""
-    from dalle_core.trace import recording
+    from dalle_core.encoder import text_attention_mask
 
     rng = np.random.default_rng(0)
     cases = []
-    with recording(keep_values=True) as records:
-        model.generate_image_tokens("a green square at the top right", seed=9, top_k=64)
-    real = [r.value[:, 0].numpy() for r in records if r.name == "logits"][::8]  # 32 steps, each (2, 1025)
+    prompt = "a green square at the top right"
+    image_tokens = model.generate_image_tokens(prompt, seed=9, top_k=64)[0]  # (256,)
+    text_tokens = model.text_tokens(prompt)  # (2, 64)
+    prev_tokens = torch.cat([torch.tensor([model.config.image_start_token]), image_tokens[:-1]]).repeat(2, 1)
+    with torch.no_grad():  # every step's logits at once, by teacher forcing: (2, 256, 1025)
+        logits = model.decoder.decode(model.encoder(text_tokens), text_attention_mask(text_tokens), prev_tokens,
+                                      torch.arange(256))
+    real = [logits[:, i].numpy() for i in range(0, 256, 8)]  # 32 steps, each (2, 1025)
     for i in range(300):
         if i < len(real):
             logits = real[i]
