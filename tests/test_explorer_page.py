@@ -5,6 +5,7 @@ tests/browser/test_explorer.py runs the page itself in headless Chromium.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import re
 import subprocess
@@ -15,14 +16,25 @@ from pathlib import Path
 
 import pytest
 
+from .test_web_export import TOLERANCES
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPLORER = ROOT / "explorer"
-sys.path.insert(0, str(EXPLORER))
-import serve as explorer_serve  # noqa: E402  (explorer/serve.py)
 
-import build as explorer_build  # noqa: E402  (explorer/build.py)
 
-from .test_web_export import TOLERANCES  # noqa: E402
+def load_explorer_module(name: str):
+    """explorer/NAME.py as the module explorer_NAME (explorer/ is no package, and its names are generic)."""
+    if f"explorer_{name}" in sys.modules:
+        return sys.modules[f"explorer_{name}"]
+    spec = importlib.util.spec_from_file_location(f"explorer_{name}", EXPLORER / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+explorer_build = load_explorer_module("build")
+explorer_serve = load_explorer_module("serve")
 
 
 def test_every_panel_links_a_heading_of_a_notebook():

@@ -14,22 +14,22 @@ page logged no console error, raised no uncaught error, and asked for nothing ou
 """
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import http.server
 import math
 import os
-import sys
 import threading
 
 import numpy as np
 import pytest
 import torch
 
-from .conftest import ARTIFACTS, CHROMIUM_ARGS, ROOT
+from ..test_explorer_page import load_explorer_module
+from .conftest import ARTIFACTS, CHROMIUM_ARGS
 
-sys.path.insert(0, str(ROOT / "explorer"))
-import build as explorer_build
+explorer_build = load_explorer_module("build")  # explorer/build.py
 
 pytestmark = pytest.mark.slow  # a page build (first time: about 40 s) and a browser
 
@@ -211,7 +211,7 @@ def sampler_cases(model) -> list[dict]:
         else:
             logits = (rng.normal(size=(2, 1025)) * rng.choice([0.5, 3, 10])).astype(np.float32)
         cases.append({
-            "logits": logits.ravel().tolist(),
+            "logits": base64.b64encode(np.ascontiguousarray(logits, np.float32).tobytes()).decode(),  # (2, 1025)
             "s": float(rng.choice([0, 0.5, 1, 4, 16, 32])),
             "temperature": float(rng.choice([0.1, 0.5, 1, 1.7, 3])),
             "top_k": int(rng.choice([1, 2, 3, 17, 64, 256, 1024, 2000])),
@@ -226,12 +226,13 @@ def test_js_sampler_draws_what_the_python_reference_draws(page, model):
     cases = sampler_cases(model)
     got = page.evaluate("""async cases => {
         const sampling = await import('./js/sampling.js');
-        return cases.map(c => sampling.sampleToken(Float32Array.from(c.logits),
+        const floats = text => new Float32Array(Uint8Array.from(atob(text), ch => ch.charCodeAt(0)).buffer);
+        return cases.map(c => sampling.sampleToken(floats(c.logits),
             {supercondition_factor: c.s, temperature: c.temperature, top_k: c.top_k}, c.uniform, 1025, 1024).token);
     }""", cases)
     want = []
     for case in cases:
-        logits = np.asarray(case["logits"], np.float32).reshape(2, 1025)
+        logits = np.frombuffer(base64.b64decode(case["logits"]), np.float32).reshape(2, 1025).copy()
         want.append(reference_sample(logits, case["s"], case["temperature"], case["top_k"], case["uniform"]))
         # the reference is the package's sampler, step by step: the same blend (to float32 rounding),
         # the same kept set and probabilities from the same blended logits
