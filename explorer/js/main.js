@@ -50,6 +50,7 @@ function showSettings(settings) {
 }
 
 function showValues() {
+  $("seed-slider").value = Math.min(Number($("seed").value) || 1, 1000);
   $("supercondition-value").textContent = Number($("supercondition").value).toString();
   $("temperature-value").textContent = Number($("temperature").value).toFixed(2);
   $("top-k-value").textContent = $("top-k").value;
@@ -300,6 +301,10 @@ function switchLanguage(language) {
 function wireControls() {
   for (const id of ["supercondition", "temperature", "top-k"]) $(id).addEventListener("input", onSlider);
   $("seed").addEventListener("change", onSlider);
+  $("seed-slider").addEventListener("input", () => {
+    $("seed").value = $("seed-slider").value;
+    onSlider();
+  });
   $("new-seed").addEventListener("click", () => {
     $("seed").value = 1 + Math.floor(Math.random() * 99999);
     onSlider();

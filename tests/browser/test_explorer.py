@@ -326,6 +326,11 @@ def test_moving_a_slider_draws_a_new_picture(page):
     assert page.locator("#supercondition-value").text_content() == "1"
     assert picture_digest(page) != before
     assert page.locator("#status").text_content().startswith("256 tokens in")
+    before, completed = picture_digest(page), page.evaluate("window.dalleExplorer.completed")
+    page.locator("#seed-slider").focus()
+    page.keyboard.press("ArrowRight")  # seed 1 -> 2
+    wait_for_new_picture(page, completed)
+    assert page.locator("#seed").input_value() == "2" and picture_digest(page) != before
 
 
 def test_step_scrubber_shows_the_drawn_code(page):
