@@ -12,6 +12,8 @@
 # make grade SUBMISSIONS=dir   autogrades a folder of problem-set submissions (<student>.ipynb) into grades.csv
 # make problem-sets  writes the students' copies of the problem sets into build/problem-sets/
 # make docs       regenerates docs/shapes.md and docs/images/; make bench measures speed
+# make explorer   builds the course model's browser page (build/explorer/) and serves it on 127.0.0.1, printing
+#                 the URL (EXPLORER_PORT, default 8000); make bench-explorer measures it in headless Chromium
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,6 +21,7 @@ STAMP := $(VENV)/.installed
 # JupyterLab's settings for the course (no "Jupyter news?" prompt): scripts/lab_settings.py writes them
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 PORT ?= 8888
+EXPLORER_PORT ?= 8000
 NBVAL := -m pytest -q --nbval --nbval-sanitize-with tests/nbval-sanitize.cfg notebooks
 # Every notebook computes on one thread (lab.notebook.start), so strict nbval runs two notebooks at a
 # time to use both cores; --dist loadscope keeps each notebook's cells in order in one kernel (nbval's
@@ -42,6 +45,7 @@ PORTABLE_ENV := MKL_ENABLE_INSTRUCTIONS=SSE4_2 DNNL_MAX_CPU_ISA=SSE41 ATEN_CPU_C
 
 .PHONY: lab lint test test-fast test-package test-notebooks test-portable browser-check bench html html-student slides docs clean-venv
 .PHONY: grade problem-sets vendor
+.PHONY: explorer bench-explorer
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -112,10 +116,12 @@ bench: $(STAMP)
 
 html: $(STAMP)
 	$(BIN)/python scripts/export_html.py
+	$(BIN)/python explorer/build.py --copy-to site/explorer
 
 html-student: $(STAMP)
 	$(BIN)/python scripts/export_html.py --student --out site-student
 	$(BIN)/python scripts/export_slides.py --student --out site-student/slides
+	$(BIN)/python explorer/build.py --copy-to site-student/explorer
 
 slides: $(STAMP)
 	$(BIN)/python scripts/export_slides.py
@@ -132,6 +138,15 @@ grade: $(STAMP)
 
 problem-sets: $(STAMP)
 	$(BIN)/python scripts/problem_sets.py release --out build/problem-sets
+
+# the page: ONNX export of the shipped model, onnxruntime-web from npm (installed once into build/npm-vendor/)
+explorer: $(STAMP)
+	$(BIN)/python explorer/build.py
+	$(BIN)/python explorer/serve.py --port $(EXPLORER_PORT)
+
+bench-explorer: $(STAMP)
+	$(BIN)/python explorer/build.py --quiet
+	$(BIN)/python explorer/bench.py
 
 docs: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/shape_cheatsheet.py

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .course.evaluate import add_cli as add_evaluate_cli
     from .course.train import add_cli as add_train_cli
+    from .course.web_export import add_cli as add_export_web_cli
     from .hub.convert import add_cli as add_convert_cli
     from .hub.fetch import add_cli as add_fetch_cli
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     threads_help = "torch CPU threads (default: DALLE_CORE_THREADS, else 1)"
     for add_cli in (add_train_cli, add_evaluate_cli):  # the long computations: their own thread count
         add_cli(sub).add_argument("--threads", type=int, default=0, help=threads_help)
+    add_export_web_cli(sub)
     return parser
 
 

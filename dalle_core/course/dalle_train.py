@@ -32,7 +32,6 @@ unconditional row is not used at all.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
