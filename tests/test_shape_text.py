@@ -4,8 +4,8 @@ A course about shapes goes stale when the model changes size and its prose does 
 checks read every docstring and comment (no module is run):
 
 - a traced tensor's name followed by a literal shape, `logits (32, 1, 16416)`, must be the
-  shape the meta-device trace gives for DALL·E Mega's 4x4 grid, the shapes the model layer
-  writes down;
+  shape the meta-device trace gives: for DALL·E Mega's 4x4 grid, the shapes the model layer
+  writes down; in course/, for the shipped course model at a 1x1, 2x2 or 3x3 grid;
 - course/ describes the shipped course model: its token grids (`16x16`), counts (`256 image
   tokens`, `1024 codes`, `a 256-step loop`) and literal shape tuples must be sizes its
   config.json defines.
@@ -49,6 +49,11 @@ def mega():
     return trace_shapes("mega", 4)
 
 
+@pytest.fixture(scope="module")
+def course_traces():
+    return [trace_shapes("tiny", grid) for grid in (1, 2, 3)]
+
+
 def shipped_sizes() -> dict[str, set[int]]:
     """What course/ text may call a token grid side, a count, or a dimension of a shape."""
     config, vqgan = load_model_config(TINY_ROOT)
@@ -61,9 +66,11 @@ def shipped_sizes() -> dict[str, set[int]]:
         "image tokens": {config.image_token_count},
         "text tokens": {config.text_token_count},
         "codes": {vqgan.vocab_count, config.image_code_count},
-        # dimensions: RGB, pictures, the token grid and sequence (with its start token), text, codes
-        "dimension": {1, 2, 3, IMAGE_SIZE, side, config.image_token_count, config.image_token_count + 1,
-                      config.text_token_count, vqgan.vocab_count, vqgan.embed_count},
+        # dimensions: RGB, pictures, the token grid and sequence (with its start token), text, codes; the
+        # transformer's layers, width and lm_head outputs; 2n and 4n rows of one image
+        "dimension": {1, 2, 3, 4, IMAGE_SIZE, side, config.image_token_count, config.image_token_count + 1,
+                      config.text_token_count, vqgan.vocab_count, vqgan.embed_count, config.layer_count,
+                      config.embed_count, config.image_vocab_count + 1},
     }
 
 
@@ -77,15 +84,18 @@ SHAPE = r"\(((?:[\w*+/ ]{1,24}, )+[\w*+/ ]{1,24})\)"  # (B, 3, 64, 64), (2n, 64)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_named_shapes_are_the_traced_ones(path, mega):
+def test_named_shapes_are_the_traced_ones(path, mega, course_traces):
+    traces = course_traces if path.parent == PACKAGE / "course" else [mega]
     names = sorted({r.name for r in mega.records}, key=len, reverse=True)
     pattern = re.compile(rf"(?<![\w\]])({'|'.join(map(re.escape, names))}) {LITERAL_SHAPE}")
     wrong = []
     for line, text in prose(path):
         for match in pattern.finditer(text):
             name, shape = match.group(1), tuple(int(d) for d in match.group(2).rstrip(",").split(", "))
-            if shape != mega.shape(name):
-                wrong.append(f"line {line}: {name} {shape}, traced {mega.shape(name)} (DALL·E Mega, 4x4 grid)")
+            if all(shape != trace.shape(name) for trace in traces):
+                traced = ", ".join(f"{trace.shape(name)} ({trace.config.name}, {trace.grid_size}x{trace.grid_size})"
+                                   for trace in traces)
+                wrong.append(f"line {line}: {name} {shape}, traced {traced}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -123,4 +133,4 @@ def test_the_checks_catch_stale_text(tmp_path, mega, course_sizes):
     for words in ("(B, E, 8, 8)", "tokens (B, 64)", "8x8", "64 image tokens", "512 codes", "64-step loop"):
         assert words in str(course_error.value), words
     with pytest.raises(AssertionError, match=r"logits \(32, 1, 16384\), traced \(32, 1, 16416\)"):
-        test_named_shapes_are_the_traced_ones(stale, mega)
+        test_named_shapes_are_the_traced_ones(stale, mega, [])

@@ -6,7 +6,7 @@ points. So 240 pictures of the shipped model were labelled by a person, by eye, 
 labels are kept as data in `labels/generated.json`:
 
     prompt, asked (shape, colour, position), wording, s, T, top-k, seed,
-    image_tokens (256 codes, base64 of little-endian uint16), their digest,
+    image_tokens (one code per token, base64 of little-endian uint16), their digest,
     seen: what the person saw (shape or "unclear", colour or "none", position or "none")
 
 Picture k is `MinDalle().generate_image_tokens(prompt, seed, 1, T, top_k, s)` of the shipped
