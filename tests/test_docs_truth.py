@@ -266,12 +266,7 @@ def test_the_development_log_pattern_catches_and_spares():
 
 
 PAGES = sorted(p.relative_to(ROOT).as_posix() for p in DOCS.rglob("*.md")) + ["README.md"]
-BEING_REWRITTEN = {"docs/course-model.md"}  # rewritten on another branch; strict: passes there, then drop this
-
-
-@pytest.mark.parametrize("page", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="its rewrite lands from another branch"))
-    if p in BEING_REWRITTEN else p for p in PAGES])
+@pytest.mark.parametrize("page", PAGES)
 def test_no_development_log_in_the_docs(page):
     found = development_log((ROOT / page).read_text(encoding="utf-8"))
     assert not found, f"{page} reads like a development log (say what is, not how it came to be): {found}"
