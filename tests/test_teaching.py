@@ -100,6 +100,31 @@ def test_a_time_line_that_changes_names_the_session_to_replan(monkeypatch):
     assert any("re-plan this session" in p and lab["name"] in p for p in problems), problems
 
 
+def work_at_home() -> dict:
+    """The syllabus's plan of what does not fit a lab, as a session without a slot."""
+    text = (DOCS / "syllabus.md").read_text(encoding="utf-8")
+    part = text.split("\n## Work at home", 1)[1].split("\n## ", 1)[0]
+    return {"name": "Work at home", "kind": "Home", "slot": 10**6,
+            "rows": [(int(m), a.strip(), s.strip()) for m, a, s in ROW.findall(part)]}
+
+
+def test_every_notebook_is_planned_once_in_a_lab_or_at_home():
+    home = work_at_home()
+    assert home["rows"], "the syllabus has no work at home"
+    assert not planned_minutes(home), "\n".join(planned_minutes(home))
+    places: dict[tuple[str, str], list[str]] = {}
+    for session in sessions() + [home]:
+        for _, _, source in session["rows"]:
+            if match := NOTEBOOK_PART.search(source):
+                stem, part = match.groups()
+                for half in ("read", "exercises") if part == "all" else (part,):
+                    places.setdefault((stem, half), []).append(session["name"])
+    for path in outline.lecture_notebooks():
+        for half in ("read", "exercises"):
+            where = places.get((path.stem, half), [])
+            assert len(where) == 1, f"{path.stem} ({half}) is planned {len(where)} times: {where}"
+
+
 def test_time_lines_are_read_in_both_wordings():
     import nbformat
 
