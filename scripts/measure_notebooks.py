@@ -18,7 +18,8 @@ CPU, times grow (memory hardly moves), so a row measured under load says so.
 - `--server` also measures JupyterLab's server after it starts (VmRSS and VmHWM), and
   `--baseline` an empty notebook and one that only imports torch, matplotlib and dalle_core.
 - The docs quote the file between `<!-- notebook-measurements:NAME -->` and
-  `<!-- /notebook-measurements -->` markers (NAME: `table` or `summary`); tests/test_docs_truth.py
+  `<!-- /notebook-measurements -->` markers (NAME: `table`, `summary`, or `range`, the syllabus's
+  one sentence on how long a notebook computes); tests/test_docs_truth.py
   fails when a block differs from what `--render` writes.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ NOTEBOOKS = ROOT / "notebooks"
 DATA = ROOT / "docs" / "data" / "notebook-measurements.json"
 COMMAND = ".venv/bin/python scripts/measure_notebooks.py --render"
 # the pages that quote the measurements, and which blocks each holds
-PAGES = ["README.md", "docs/teaching-guide.md", "docs/classroom.md", "docs/faq.md"]
+PAGES = ["README.md", "docs/teaching-guide.md", "docs/classroom.md", "docs/faq.md", "docs/syllabus.md"]
 BLOCK = re.compile(r"(<!-- notebook-measurements:(\w+) -->\n)(.*?)(<!-- /notebook-measurements -->)", re.DOTALL)
 GUIDE = "docs/teaching-guide.md"
 TABLE_ANCHOR = "#time-and-memory-per-notebook-measured"  # the heading above the table in GUIDE
@@ -242,6 +243,14 @@ def render_summary(data: dict, page: str) -> str:
             f"and a notebook runs top to bottom in {min(times):.0f} – {max(times):.0f} s on one thread.\n")
 
 
+def render_range(data: dict, page: str) -> str:
+    """The syllabus's sentence: computing time is short beside the reading time the Time lines plan."""
+    times = [row["seconds"] for row in lecture_rows(data).values()]
+    link = os.path.relpath(ROOT / GUIDE, (ROOT / page).parent) + TABLE_ANCHOR
+    return (f"Running a notebook top to bottom takes {min(times):.0f} to {max(times):.0f} s of computing on one "
+            f"thread ([{Path(GUIDE).name}]({link})), so the reading, not the computer, sets the pace.\n")
+
+
 def render_page(text: str, data: dict, page: str) -> str:
     def block(match: re.Match) -> str:
         kind = match.group(2)
@@ -249,6 +258,8 @@ def render_page(text: str, data: dict, page: str) -> str:
             body = render_table(data)
         elif kind == "summary":
             body = render_summary(data, page)
+        elif kind == "range":
+            body = render_range(data, page)
         else:
             raise ValueError(f"{page}: unknown block notebook-measurements:{kind}")
         return match.group(1) + body + match.group(4)

@@ -2,7 +2,7 @@
 measures it, and the Chinese guide quotes the notebooks as they are now.
 
 - notebook time and memory: docs/data/notebook-measurements.json (scripts/measure_notebooks.py), quoted
-  between markers in README.md, docs/teaching-guide.md, docs/classroom.md and docs/faq.md;
+  between markers in README.md, docs/teaching-guide.md, docs/classroom.md, docs/faq.md and docs/syllabus.md;
 - the CPU speed of the real model: docs/performance.md's table (bench/run.py), quoted by docs/weights.md;
 - the training time: the shipped model's metadata.json, quoted by docs/faq.md;
 - docs/zh/README.md: the headings it quotes exist in the notebooks, and its translation of each
@@ -89,8 +89,6 @@ def test_no_notebook_memory_or_time_outside_the_measured_blocks(page):
                         "quote the measurements through a notebook-measurements block")
 
 
-@pytest.mark.xfail(strict=True, reason="docs/syllabus.md says 10 to 75 s; the data file gives 6 to 75 s since 00-02 "
-                                      "were re-measured: the syllabus's line is to be updated (then drop this mark)")
 def test_the_syllabus_quotes_the_measured_range(data):
     text = (DOCS / "syllabus.md").read_text(encoding="utf-8")
     match = SYLLABUS_RANGE.search(text)

@@ -100,6 +100,31 @@ def test_a_time_line_that_changes_names_the_session_to_replan(monkeypatch):
     assert any("re-plan this session" in p and lab["name"] in p for p in problems), problems
 
 
+def work_at_home() -> dict:
+    """The syllabus's plan of what does not fit a lab, as a session without a slot."""
+    text = (DOCS / "syllabus.md").read_text(encoding="utf-8")
+    part = text.split("\n## Work at home", 1)[1].split("\n## ", 1)[0]
+    return {"name": "Work at home", "kind": "Home", "slot": 10**6,
+            "rows": [(int(m), a.strip(), s.strip()) for m, a, s in ROW.findall(part)]}
+
+
+def test_every_notebook_is_planned_once_in_a_lab_or_at_home():
+    home = work_at_home()
+    assert home["rows"], "the syllabus has no work at home"
+    assert not planned_minutes(home), "\n".join(planned_minutes(home))
+    places: dict[tuple[str, str], list[str]] = {}
+    for session in sessions() + [home]:
+        for _, _, source in session["rows"]:
+            if match := NOTEBOOK_PART.search(source):
+                stem, part = match.groups()
+                for half in ("read", "exercises") if part == "all" else (part,):
+                    places.setdefault((stem, half), []).append(session["name"])
+    for path in outline.lecture_notebooks():
+        for half in ("read", "exercises"):
+            where = places.get((path.stem, half), [])
+            assert len(where) == 1, f"{path.stem} ({half}) is planned {len(where)} times: {where}"
+
+
 def test_time_lines_are_read_in_both_wordings():
     import nbformat
 
@@ -181,6 +206,7 @@ CITATIONS = {  # the course's citation list: key -> arXiv id or address
     "Kuprel 2022": "github.com/kuprel/min-dalle", "Ho, Jain & Abbeel 2020": "2006.11239",
     "Rombach et al. 2022": "2112.10752", "Ramesh et al. 2022": "2204.06125", "Saharia et al. 2022": "2205.11487",
     "Yu et al. 2022": "2206.10789", "Chang et al. 2023": "2301.00704",
+    "Williams, Waterman & Patterson 2009": "10.1145/1498765.1498785",
 }
 
 
@@ -192,6 +218,24 @@ def test_references_list_every_citation_with_what_to_read():
         assert entry is not None, f"references.md has no entry **{key}.**"
         assert where in entry, f"{key}: {where} missing"
         assert re.search(r"\b(Read|Section|Sections)\b", entry), f"{key}: no note on what to read"
+
+
+CITE = re.compile(r"\b((?:van den )?[A-Z][a-z][\w-]*)((?:, [A-Z][a-z][\w-]*)*(?: (?:&|and) [A-Z][a-z][\w-]*)?)"
+                  r"( et al\.)? \(?((?:19|20)\d\d)\b")
+VENUES = {"NeurIPS", "ICML", "ACL", "CVPR", "ECCV", "ICLR"}  # "NeurIPS 2021": a venue, not an author
+
+
+def test_every_citation_of_the_notebooks_and_decks_is_on_the_references_page():
+    references = (DOCS / "references.md").read_text(encoding="utf-8")
+    texts = {p.relative_to(ROOT).as_posix(): "\n".join(outline.markdown_lines(outline.read(p)))
+             for p in sorted(outline.NOTEBOOKS.rglob("*.ipynb"))}
+    texts |= {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in decks.deck_paths()}
+    cited = {(m.group(1), m.group(4), where) for where, text in texts.items() for m in CITE.finditer(text)
+             if m.group(1) not in VENUES}
+    assert len({(name, year) for name, year, _ in cited}) >= 15, cited
+    for name, year, where in sorted(cited):
+        assert re.search(rf"\*\*[^*]*\b{re.escape(name)}\b[^*]*{year}\.\*\*", references), (
+            f"{where} cites {name} {year}, which references.md lacks")
 
 
 def test_context_covers_both_families_and_the_model_card():
