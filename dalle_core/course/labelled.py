@@ -105,11 +105,12 @@ def load_labelled_set(path: str | Path = LABELS_PATH) -> list[LabelledPicture]:
 
 
 def labelled_images(model, pictures: list[LabelledPicture]) -> torch.Tensor:
-    """The pictures' pixels (n, 64, 64, 3), floats 0..255, decoded from their stored tokens."""
+    """The pictures' pixels (n, 64, 64, 3), floats 0..255, decoded from their stored tokens, 60 at a
+    time (the VQGAN's activations for all 240 at once would double a notebook kernel's memory)."""
     from .batch_generation import decode_images
 
     image_tokens = torch.tensor([p.image_tokens for p in pictures], dtype=torch.long)  # (n, 256)
-    return decode_images(model, image_tokens)
+    return decode_images(model, image_tokens, batch_size=60)
 
 
 def agreement(found: list, pictures: list[LabelledPicture]) -> dict[str, float]:

@@ -192,12 +192,19 @@ def _encoder_vectors(
 
 
 @torch.no_grad()
-def tokenize_pictures(detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.ndarray) -> torch.Tensor:
+def tokenize_pictures(
+    detokenizer: VQGanDetokenizer, encoder: VQGanEncoder, images: np.ndarray, batch_size: int = 64
+) -> torch.Tensor:
     """Pictures (n, H, W, 3) uint8 -> image tokens (n, h*w): the nearest code of the
-    detokenizer's codebook (as saved) to each encoder vector."""
-    z_e = encoder(images_to_tensor(images))  # (n, E, h, w)
-    vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (n*h*w, E)
-    return nearest_codes(vectors, detokenizer.embedding.weight.float()).view(len(images), -1)  # (n, h*w)
+    detokenizer's codebook (as saved) to each encoder vector. `batch_size` pictures at a time,
+    so that the encoder's full-resolution activations stay small."""
+    codebook = detokenizer.embedding.weight.float()
+    tokens = []
+    for start in range(0, len(images), batch_size):
+        z_e = encoder(images_to_tensor(images[start : start + batch_size]))  # (B, E, h, w)
+        vectors = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (B*h*w, E)
+        tokens.append(nearest_codes(vectors, codebook).view(z_e.shape[0], -1))  # (B, h*w)
+    return torch.cat(tokens)  # (n, h*w)
 
 
 @torch.no_grad()
