@@ -40,9 +40,10 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     """Write a file whole or not at all: the caller writes the path this yields (next to `path`,
     same suffix, so that writers that read the suffix still work), and only a write that
     finished is moved onto `path` (`os.replace`, atomic on one file system). A failed write
-    leaves no file behind, and an older `path` stays as it was."""
+    leaves no file behind, and an older `path` stays as it was. Missing parent folders are made."""
     path = Path(path)
     partial = path.with_name(f"{path.stem}.part{path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         yield partial
         os.replace(partial, path)

@@ -275,7 +275,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     print(markdown_table(results))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(args.json) as partial, open(partial, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
             f.write("\n")

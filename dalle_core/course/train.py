@@ -173,7 +173,6 @@ def save_json(data: Any, path: Path) -> None:
 def save_image_grid(images: torch.Tensor, path: Path, columns: int) -> None:
     """(n, H, W, 3) floats 0..255 -> one PNG, `columns` images per row."""
     grid = tile_images(images.float(), columns).clamp(0, 255).round().to(torch.uint8)  # (rows*H, columns*W, 3)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as partial:
         Image.fromarray(grid.numpy()).save(partial)
 

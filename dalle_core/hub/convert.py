@@ -1,12 +1,11 @@
 """Convert dalle-mini's original Flax checkpoints into min-dalle's layout (`python -m dalle_core convert`).
 
-min-dalle's files were converted from the dalle-mini project's releases (Mini, Mega, the VQGAN); this makes
-them again from those originals, with `msgpack` alone (no jax), for when min-dalle's copies are gone. The plan
-walks the torch module's parameters and names the Flax parameter each comes from: `Dense` kernels (in, out)
-are transposed, `Conv` kernels go from (h, w, in, out) to (out, in, h, w), `scale` and `embedding` become
-`weight`, layers stacked by `nn.scan` are cut apart, and the NormFormer LayerNorms that Flax builds without a
-scale get a weight of ones (what such a norm multiplies by), so the files load strictly into min-dalle and
-dalle_core alike. Memory peaks near one copy of the model: each Flax tensor is freed once converted.
+min-dalle's files were converted from dalle-mini's releases (Mini, Mega, the VQGAN); this makes them again from
+those originals, with `msgpack` alone (no jax). The plan walks the torch module's parameters and names the Flax
+parameter each comes from: `Dense` kernels (in, out) are transposed, `Conv` kernels go from (h, w, in, out) to
+(out, in, h, w), `scale` and `embedding` become `weight`, layers stacked by `nn.scan` are cut apart, and the
+NormFormer LayerNorms that Flax builds without a scale get a weight of ones, so the files load strictly into
+min-dalle and dalle_core alike. Memory peaks near one copy of the model: each Flax tensor is freed once converted.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 import torch
@@ -33,8 +32,7 @@ from .files import add_model_options, byte_bar, write_record
 
 FLAX_WEIGHTS, FLAX_CONFIG = "flax_model.msgpack", "config.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
-# the files of a Flax folder: DALL·E's BART (and its tokenizer), or the VQGAN; config.json first, so that a wrong
-# model shows before the weights are read or downloaded
+# a Flax folder's files, DALL·E's BART (with its tokenizer) or the VQGAN: config.json first: a wrong model shows early
 FLAX_FILES = {"bart": (FLAX_CONFIG, *TOKENIZER_FILES, FLAX_WEIGHTS), "vqgan": (FLAX_CONFIG, FLAX_WEIGHTS)}
 VQGAN_REPO_NAME = "vqgan_imagenet_f16_16384"
 CHUNKED = "__msgpack_chunked_array__"
@@ -57,9 +55,8 @@ def _ndarray(code: int, data: bytes) -> torch.Tensor:
     if head.read_array_header() != 3:
         raise ConversionError("a Flax array is not stored as (shape, dtype, bytes)")
     shape, name = head.unpack(), head.unpack().decode()
-    if name not in TORCH_DTYPES:
+    if (dtype := TORCH_DTYPES.get(name)) is None:
         raise ConversionError(f"a Flax array has dtype {name!r}, which this converter does not read")
-    dtype = TORCH_DTYPES[name]
     nbytes = math.prod(shape) * dtype.itemsize
     if len(data) - nbytes - head.tell() not in (2, 3, 5):  # a msgpack bin header (8, 16 or 32-bit length) is left
         raise ConversionError("a Flax array's byte count does not match its shape and dtype")
@@ -105,12 +102,13 @@ def _flatten(tree: dict, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
             raise ConversionError(f"parameter {name} is a {type(value).__name__}, not an array")
 
 
-# dalle-mini's DalleBartConfig defaults (src/dalle_mini/model/configuration.py) for keys a config.json may
-# leave out, and the value each architecture switch must have for the model to be min-dalle's function.
-_BART_DEFAULTS = {
-    "encoder_vocab_size": 50264, "image_vocab_size": 16384, "image_length": 256, "max_text_length": 64,
-    "encoder_layers": 12, "decoder_layers": 12, "encoder_ffn_dim": 4096, "decoder_ffn_dim": 4096,
-    "encoder_attention_heads": 16, "decoder_attention_heads": 16, "d_model": 1024,
+# dalle-mini's DalleBartConfig (src/dalle_mini/model/configuration.py): the config.json key and default of each
+# DalleConfig size, and the value each architecture switch must have for the model to be min-dalle's function
+_BART_SIZES = {
+    "layer_count": ("encoder_layers", 12), "attention_head_count": ("encoder_attention_heads", 16),
+    "embed_count": ("d_model", 1024), "glu_embed_count": ("encoder_ffn_dim", 4096),
+    "text_vocab_count": ("encoder_vocab_size", 50264), "image_vocab_count": ("image_vocab_size", 16384),
+    "text_token_count": ("max_text_length", 64), "image_token_count": ("image_length", 256),
 }
 _BART_REQUIRED = {
     "activation_function": "gelu", "scale_embedding": False, "use_bias": False, "ln_type": "layernorm",
@@ -119,6 +117,9 @@ _BART_REQUIRED = {
     "use_alibi": False, "sinkhorn_iters": 1, "use_final_ln_encoder": True, "use_final_ln_decoder": True,
     "tie_word_embeddings": False,
 }
+# vqgan-jax's VQGANConfig defaults for the keys the detokenizer's sizes come from
+_VQGAN_DEFAULTS = {"ch": 128, "ch_mult": (1, 1, 2, 2, 4), "resolution": 256, "attn_resolutions": (16,),
+                   "num_res_blocks": 2, "n_embed": 1024, "embed_dim": 256, "z_channels": 256}
 
 
 def dalle_config_from_flax(config: dict[str, Any]) -> tuple[DalleConfig, bool]:
@@ -127,49 +128,37 @@ def dalle_config_from_flax(config: dict[str, Any]) -> tuple[DalleConfig, bool]:
         if config.get(key, required) != required:
             raise ConversionError(f"config.json sets {key}={config[key]!r}; min-dalle's architecture has "
                                   f"{key}={required!r}, so the converted model would compute something else")
-    get = lambda key: config.get(key, _BART_DEFAULTS[key])  # noqa: E731
-    for a, b in (("encoder_layers", "decoder_layers"), ("encoder_attention_heads", "decoder_attention_heads"),
-                 ("encoder_ffn_dim", "decoder_ffn_dim")):
-        if get(a) != get(b):
-            raise ConversionError(f"config.json has {a}={get(a)} but {b}={get(b)}; min-dalle needs them equal")
-    image_vocab_count = get("image_vocab_size")
-    sizes = DalleConfig(
-        layer_count=get("encoder_layers"), attention_head_count=get("encoder_attention_heads"),
-        embed_count=get("d_model"), glu_embed_count=get("encoder_ffn_dim"),
-        text_vocab_count=get("encoder_vocab_size"), image_vocab_count=image_vocab_count,
-        text_token_count=get("max_text_length"), image_token_count=get("image_length"),
-        image_code_count=min(2**14, image_vocab_count), image_start_token=min(2**14 - 1, image_vocab_count),
-        name="converted",
-    )
-    return sizes, bool(config.get("force_ln_scale", False))
+    sizes = {field: config.get(key, default) for field, (key, default) in _BART_SIZES.items()}
+    for field in ("layer_count", "attention_head_count", "glu_embed_count"):  # one value for both stacks
+        key, default = _BART_SIZES[field]
+        if (value := config.get(key.replace("encoder", "decoder"), default)) != sizes[field]:
+            raise ConversionError(f"config.json has {key}={sizes[field]} but {key.replace('encoder', 'decoder')}="
+                                  f"{value}; min-dalle needs them equal")
+    vocab = sizes["image_vocab_count"]
+    return DalleConfig(**sizes, image_code_count=min(2**14, vocab), image_start_token=min(2**14 - 1, vocab),
+                       name="converted"), bool(config.get("force_ln_scale", False))
 
 
 def vqgan_config_from_flax(config: dict[str, Any]) -> VQGanConfig:
     """The detokenizer's sizes from the VQGAN's config.json (vqgan-jax's VQGANConfig)."""
-    get = config.get
     for key, required in (("out_ch", 3), ("resamp_with_conv", True), ("give_pre_end", False)):
-        if get(key, required) != required:
-            raise ConversionError(f"the VQGAN's config.json sets {key}={get(key)!r}; min-dalle needs {required!r}")
-    ch, ch_mult = get("ch", 128), list(get("ch_mult", [1, 1, 2, 2, 4]))
-    resolution = get("resolution", 256)
-    if get("z_channels", 256) != get("embed_dim", 256):
-        raise ConversionError(f"the VQGAN has z_channels={get('z_channels', 256)} but embed_dim="
-                              f"{get('embed_dim', 256)}; min-dalle needs them equal")
+        if config.get(key, required) != required:
+            raise ConversionError(f"the VQGAN's config.json sets {key}={config[key]!r}; min-dalle needs {required!r}")
+    config = {**_VQGAN_DEFAULTS, **config}
+    if config["z_channels"] != config["embed_dim"]:
+        raise ConversionError(f"the VQGAN has z_channels={config['z_channels']} but embed_dim={config['embed_dim']}; "
+                              "min-dalle needs them equal")
+    levels = range(len(config["ch_mult"]))  # up level i works at resolution // 2**i pixels (vqgan-jax's Decoder)
     return VQGanConfig(
-        vocab_count=get("n_embed", 1024), embed_count=get("embed_dim", 256),
-        channel_counts=tuple(ch * m for m in ch_mult),
-        # up level i works at resolution // 2**i pixels (vqgan-jax's Decoder)
-        attention_levels=tuple(i for i, _ in enumerate(ch_mult) if resolution // 2**i in get("attn_resolutions", [16])),
-        block_count=get("num_res_blocks", 2) + 1,
-        group_count=32,  # vqgan-jax builds every GroupNorm with 32 groups
-        name="converted",
-    )
+        vocab_count=config["n_embed"], embed_count=config["embed_dim"],
+        channel_counts=tuple(config["ch"] * m for m in config["ch_mult"]),
+        attention_levels=tuple(i for i in levels if config["resolution"] // 2**i in config["attn_resolutions"]),
+        block_count=config["num_res_blocks"] + 1, group_count=32,  # vqgan-jax: every GroupNorm has 32 groups
+        name="converted")
 
 
-@dataclasses.dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One torch tensor: from which Flax parameter, how, and which layer of a stacked (nn.scan) one."""
-
     flax: str
     torch: str
     kind: str  # "copy", "linear" (transpose), "conv" (HWIO -> OIHW)
@@ -190,9 +179,8 @@ _NO_SCALE = ("pre_self_attn_layer_norm", "pre_encoder_attn_layer_norm", "glu.ln0
 
 def _plan(module: nn.Module, flax_shapes: Shapes, where: Callable[[str], tuple[str, int | None]],
           no_scale: tuple[str, ...] = ()) -> tuple[list[Step], list[str], list[str], list[str]]:
-    """(steps, defaults, missing, wrong shapes) that fill every parameter of `module` (on the meta device)
-    from a Flax tree. `where` gives a torch module's Flax path (and layer); the weight of a `no_scale` norm
-    that has no scale in the file is a default, filled with ones."""
+    """(steps, defaults, missing, wrong shapes) that fill every parameter of `module` (on meta) from a Flax tree.
+    `where` gives a torch module's Flax path (and layer); a `no_scale` norm's weight absent in the file is ones."""
     steps, defaults, missing, wrong = [], [], [], []
     for key, value in module.named_parameters():
         owner, _, param = key.rpartition(".")
@@ -295,7 +283,6 @@ def _convert_and_save(params: dict[str, torch.Tensor], steps: list[Step], defaul
             del params[step.flax]
     for key in defaults:  # no learned scale: the norm multiplies by one
         state[key] = torch.ones_like(state[key.rsplit(".", 1)[0] + ".bias"])
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as part:
         torch.save(state, part)
 
@@ -305,14 +292,13 @@ def check_flax_config(part: str, folder: Path, model: str | None) -> Any:
     other sizes than that model's, before the weights are read or even downloaded. `part` "bart" gives
     (DalleConfig, force_ln_scale); "vqgan" a VQGanConfig, where any `model` means DALL·E's VQGAN."""
     path = Path(folder) / FLAX_CONFIG
-    config = read_json(path)
     if part == "vqgan":
-        config = vqgan_config_from_flax(config)
+        config = vqgan_config_from_flax(read_json(path))
         if model is not None and dataclasses.replace(config, name="dalle") != VQGanConfig.dalle():
             raise ConversionError(f"{path} describes a VQGAN of another size ({config}); DALL·E's is "
                                   f"{VQGanConfig.dalle()}. Is it dalle-mini/{VQGAN_REPO_NAME}?")
         return config
-    config, force_ln_scale = dalle_config_from_flax(config)
+    config, force_ln_scale = dalle_config_from_flax(read_json(path))
     preset = DalleConfig.from_name(model).replace(name=config.name) if model is not None else config
     wrong = [f"{key} {value} (the {model} model has {getattr(preset, key)})"
              for key, value in config.to_dict().items() if value != getattr(preset, key)]
@@ -360,7 +346,6 @@ def convert_into(source: Path | None, vqgan: Path | None, model: str, models_roo
         params = read_flax_params(source / FLAX_WEIGHTS, progress=progress)
         encoder, decoder, encoder_defaults, decoder_defaults = dalle_bart_plan(
             {k: tuple(v.shape) for k, v in params.items()}, config, force_ln_scale)
-        files.encoder.parent.mkdir(parents=True, exist_ok=True)
         for name in TOKENIZER_FILES:  # small files first: a wrong folder shows before the long part
             with atomic_write(files.encoder.parent / name) as part:
                 shutil.copyfile(source / name, part)
@@ -380,18 +365,15 @@ def add_cli(subparsers: Any) -> None:
     """Register `convert` on an argparse subparsers object (sets `func(args) -> int`)."""
     parser = subparsers.add_parser(
         "convert", help="convert dalle-mini's original Flax checkpoints into min-dalle's layout",
-        description="Read dalle-mini's flax_model.msgpack + config.json + vocab.json + merges.txt (a download of "
-                    f"dalle-mini/dalle-mini or dalle-mini/dalle-mega) and the VQGAN's ({VQGAN_REPO_NAME}), and "
-                    "write encoder.pt, decoder.pt, the tokenizer files and vqgan/detoker.pt in min-dalle's layout. "
-                    "Needs no jax.")
+        description="Read a download of dalle-mini/dalle-mini or dalle-mega (flax_model.msgpack, config.json, vocab, "
+                    f"merges) and of {VQGAN_REPO_NAME}; write encoder.pt, decoder.pt, the tokenizer files and "
+                    "vqgan/detoker.pt in min-dalle's layout. Needs no jax.")
     parser.add_argument("--from", dest="source", required=True, metavar="DIR", help="the DALL·E Flax folder")
     add_model_options(parser, "which model the folder holds")
-    parser.add_argument("--vqgan", metavar="DIR", help=f"the VQGAN Flax folder (default: DIR/{VQGAN_REPO_NAME} or "
-                                                       "beside DIR)")
+    parser.add_argument("--vqgan", metavar="DIR", help="the VQGAN Flax folder (default: found in or beside DIR)")
     parser.add_argument("--dtype", choices=["keep", "float16", "float32", "bfloat16"], default="keep",
                         help="dtype of the written tensors (default: as stored in the Flax file)")
-    parser.add_argument("--any-size", action="store_true",
-                        help="accept sizes other than DALL·E Mini's / Mega's (test and custom models)")
+    parser.add_argument("--any-size", action="store_true", help="accept sizes other than Mini's / Mega's (custom)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=_run_convert)
 
@@ -400,6 +382,5 @@ def _run_convert(args: argparse.Namespace) -> int:
     files = convert_model(args.source, args.model, args.models_root, vqgan=args.vqgan,
                           check_sizes=not args.any_size, dtype=args.dtype, progress=not args.quiet)
     if not args.quiet:
-        print(f"converted the {args.model} model into {args.models_root}:", *(f"  {path}" for path in files),
-              sep="\n")
+        print(f"converted the {args.model} model into {args.models_root}:", *(f"  {p}" for p in files), sep="\n")
     return 0

@@ -1,12 +1,10 @@
 """Get the published checkpoints into min-dalle's layout, resumably, and verify them (`fetch`, `verify`).
 
-A missing or incomplete file is downloaded into `<file>.part`, resumed with an HTTP `Range` request after a
-dropped connection (in this run or a later one), checked (size, and sha256 where published) and only then
-moved into place, so that a final path never holds half a file. Two sources, the other tried after an HTTP
-404: min-dalle's files, and dalle-mini's Flax originals, converted by convert.py. docs/weights.md has the
-mirrors and the details. huggingface_hub's `hf_hub_download` cannot do this job: it deletes its partial file
-when a download fails (no resume in a later run), needs the Hub's ETag and X-Repo-Commit headers (no plain
-directory for `base_url`), and reads its time-out and retries from process-wide settings.
+A missing file is downloaded into `<file>.part`, resumed by an HTTP `Range` request after a dropped connection
+(in this run or a later one), checked (size, and sha256 where published), and only then moved into place. Two
+sources, the other tried after an HTTP 404: min-dalle's files, and dalle-mini's Flax originals (convert.py).
+Not huggingface_hub's `hf_hub_download`: it deletes its partial file when a download fails, needs the Hub's ETag
+and X-Repo-Commit headers (no plain directory as `base_url`), and reads time-out and retries process-wide.
 """
 from __future__ import annotations
 
@@ -21,9 +19,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..tokenizer import read_merges, read_vocab
 from ..weights import DEFAULT_MODELS_ROOT, ModelFiles, check_checkpoint, fetch_command, model_files
@@ -39,10 +36,8 @@ FLAX_DIR = "flax"  # {models_root}/flax/<repo name>/: the Flax downloads, until 
 TOKENIZER_READERS = {"vocab": read_vocab, "merges": read_merges}  # verify: each raises a ValueError naming the file
 
 
-@dataclass(frozen=True)
-class RemoteFile:
+class RemoteFile(NamedTuple):
     """One published file: its name in the repo, the `ModelFiles` field it fills, its size and sha256."""
-
     name: str
     role: str  # "vocab", "merges", "encoder", "decoder" or "detoker"
     size: int | None = None
@@ -67,9 +62,8 @@ REMOTE_FILES: dict[str, tuple[RemoteFile, ...]] = {  # the small tokenizer files
 
 
 class DownloadError(OSError):
-    """A file could not be downloaded; the message says which URL and what to do. An OSError, as urllib's
-    network errors are, so the command line reports it in one line. `retryable`: the failure may go away on
-    its own (a dropped connection, HTTP 5xx or 429, a time-out), so another attempt follows."""
+    """A file could not be downloaded; the message says which URL and what to do (the CLI prints it in one line).
+    `retryable`: it may go away on its own (a dropped connection, HTTP 5xx or 429, a time-out): try again."""
 
     def __init__(self, message: str, url: str = "", status: int | None = None, retryable: bool = False) -> None:
         super().__init__(message)
@@ -77,10 +71,8 @@ class DownloadError(OSError):
 
 
 def resolve_base_url(endpoint: str | None = None, base_url: str | None = None, repo: str = REPO_ID) -> str:
-    """The directory URL (ending in '/') that the remote names of `repo` are appended to. First match wins:
-    `base_url` (a plain directory: min-dalle's files at its top, another repo's in a subfolder named like it),
-    `endpoint` (a Hugging Face compatible host), $DALLE_CORE_BASE_URL, $HF_ENDPOINT, huggingface.co. A flag
-    thus always beats a setting forgotten in a shell."""
+    """The directory URL (ending in '/') that `repo`'s remote names are appended to. First match wins: `base_url` (a
+    plain directory, other repos in subfolders named like them), `endpoint`, $DALLE_CORE_BASE_URL, $HF_ENDPOINT."""
     if endpoint and base_url:
         raise ValueError("give either endpoint (a Hugging Face compatible host) or base_url (a plain directory "
                          "of the files), not both")
@@ -94,7 +86,7 @@ def resolve_base_url(endpoint: str | None = None, base_url: str | None = None, r
 
 def plan(model: str, models_root: str | Path) -> list[tuple[RemoteFile, Path]]:
     """Pairs (published file, local path) of `model`."""
-    files = model_files(models_root, model)
+    files = model_files(models_root, model)  # refuses an unknown model
     return [(remote, getattr(files, remote.role)) for remote in REMOTE_FILES[model]]
 
 
@@ -154,10 +146,10 @@ def fetch_model(
             failures.append(error)
             if i + 1 < len(order):
                 print(f"{name} answered HTTP 404 ({error.url}); trying the {order[i + 1]} source", file=sys.stderr)
-    if len(failures) == 1:
-        raise failures[0]
-    tried = "\n".join(f"- {name}: {error}" for name, error in zip(order, failures))
-    raise DownloadError(f"every source answered HTTP 404:\n{tried}", failures[0].url, 404)
+    if len(failures) > 1:
+        tried = "\n".join(f"- {name}: {error}" for name, error in zip(order, failures))
+        raise DownloadError(f"every source answered HTTP 404:\n{tried}", failures[0].url, 404)
+    raise failures[0]
 
 
 def _fetch_dalle_mini(model: str, models_root: str | Path, roles: set[str], get: Callable[..., None],
@@ -189,12 +181,10 @@ def _fetch_dalle_mini(model: str, models_root: str | Path, roles: set[str], get:
 def download(url: str, path: str | Path, *, size: int | None = None, sha256: str | None = None,
              progress: bool = True, retries: int = 4, timeout: float = 30.0, backoff: float = 1.0,
              command: str = "python -m dalle_core fetch") -> Path:
-    """Download `url` to `path` through `<path>.part`, resuming, retrying and checking; `path` appears only
-    whole. Not weights.atomic_write, which deletes what a failed write leaves: this .part outlives a network
-    failure so that the next run (`command`) resumes it. It is deleted when its bytes are proven wrong."""
-    path = Path(path)
+    """Download `url` to `path` through `<path>.part`, resuming, retrying and checking; `path` appears only whole.
+    The .part outlives a network failure, so that the next run (`command`) resumes it, unless its bytes are wrong."""
+    path, failure = Path(path), DownloadError("no attempt")
     part = part_path(path)
-    failure = DownloadError("no attempt")
     path.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(retries + 1):
         if attempt:
@@ -269,31 +259,27 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
                 part.unlink(missing_ok=True)
                 raise _retry(f"the server resumed at byte {start}, not {offset}; starting over")
         else:  # a server that ignores Range answers 200 with the whole file: the .part starts over
-            start, total = 0, _int(response.headers.get("Content-Length"))
+            length = response.headers.get("Content-Length") or ""
+            start, total = 0, int(length) if length.isdigit() else None
         if size is not None and total is not None and total != size:
             raise DownloadError(f"{url} is {total} bytes but the published file is {size} bytes; the server sends "
                                 "another file (an old or modified copy?). Check the mirror or URL.", url)
-        written = start
         with open(part, "ab" if start else "wb") as out, byte_bar(part.stem, total, progress, start) as bar:
             try:
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)  # each chunk reaches the file: a crash keeps what arrived
-                    written += len(chunk)
                     bar.update(len(chunk))
             except (OSError, http.client.HTTPException) as error:
                 raise _retry(error) from None
+            written = out.tell()
     if total is not None and written < total:
         raise _retry(f"connection closed after {written} of {total} bytes")
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
 
 
 def _content_range(headers: Any) -> tuple[int | None, int | None]:
     """(first byte, total size) of `Content-Range: bytes 100-199/200` or `bytes */200`."""
     match = re.fullmatch(r"bytes (?:(\d+)-\d+|\*)/(\d+|\*)", (headers.get("Content-Range") or "").strip())
-    return (_int(match[1]), _int(match[2])) if match else (None, None)
+    return (None, None) if match is None else tuple(None if g in (None, "*") else int(g) for g in match.groups())
 
 
 def _retry(reason: Any, status: int | None = None) -> DownloadError:
@@ -306,11 +292,9 @@ def _retry(reason: Any, status: int | None = None) -> DownloadError:
 def verify(model: str, models_root: str | Path = DEFAULT_MODELS_ROOT, *, check_hash: bool = True,
            check_tensors: bool = True, progress: bool = False) -> list[str]:
     """Every problem with the local files of `model`, one message each, saying what to do; [] means usable.
-    Hashing reads every byte (5.4 GB for mega; `check_hash=False` skips it). A tokenizer file must parse
-    (tokenizer.py's readers), a checkpoint open and fit the package's module built on the meta device
-    (weights.check_checkpoint; `check_tensors=False` skips it)."""
-    command = fetch_command(model, models_root)
-    problems = []
+    Hashing reads every byte (5.4 GB for mega; `check_hash=False` skips it). A tokenizer file must parse, and a
+    checkpoint fit the package's module built on the meta device (`check_tensors=False` skips that)."""
+    command, problems = fetch_command(model, models_root), []
     for remote, path in plan(model, models_root):
         if not path.is_file():
             part = part_path(path)
@@ -333,10 +317,8 @@ def verify(model: str, models_root: str | Path = DEFAULT_MODELS_ROOT, *, check_h
 
 def add_cli(subparsers: Any) -> None:
     """Register `fetch` and `verify` on an argparse subparsers object; each sets `func(args) -> int`."""
-    fetch = subparsers.add_parser("fetch", help="download the missing files of a model into min-dalle's layout "
-                                  "(resumes; no network contact when all are there)")
-    check = subparsers.add_parser("verify", help="check presence, size, sha256 and tensor shapes of a model's files "
-                                  "(exit status 1 lists the problems)")
+    fetch = subparsers.add_parser("fetch", help="download a model's missing files into min-dalle's layout (resumable)")
+    check = subparsers.add_parser("verify", help="check a model's files: presence, size, sha256, tensor shapes")
     for parser in (fetch, check):
         add_model_options(parser, "mega (better, 5.4 GB) or mini (1.1 GB)")
     where = fetch.add_mutually_exclusive_group()
@@ -348,12 +330,10 @@ def add_cli(subparsers: Any) -> None:
                        help="min-dalle: its converted files (kuprel/min-dalle); dalle-mini: the Flax originals, "
                             "converted after download. The other is tried after a 404 (default: %(default)s)")
     fetch.add_argument("--no-fallback", action="store_true", help="do not try the other source after a 404")
-    fetch.add_argument("--keep-flax", action="store_true",
-                       help=f"keep the dalle-mini downloads in MODELS_ROOT/{FLAX_DIR}/ after converting them")
+    fetch.add_argument("--keep-flax", action="store_true", help=f"keep the Flax downloads (MODELS_ROOT/{FLAX_DIR}/)")
     fetch.add_argument("--quiet", action="store_true", help="no progress bars")
     fetch.add_argument("--retries", type=int, default=4, help="extra attempts per file (default %(default)s)")
-    fetch.add_argument("--timeout", type=float, default=30.0,
-                       help="seconds without data before an attempt fails (default %(default)s)")
+    fetch.add_argument("--timeout", type=float, default=30.0, help="seconds without data that fail an attempt")
     fetch.set_defaults(func=_run_fetch)
     check.add_argument("--no-hash", action="store_true", help="skip the sha256 check (fast)")
     check.set_defaults(func=_run_verify)
