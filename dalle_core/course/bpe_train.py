@@ -103,8 +103,7 @@ def save_bpe(vocab: dict[str, int], merges: list[str], out_dir: str | Path) -> t
     the final newline must be there, or the last merge is lost.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    vocab_path, merges_path = out / "vocab.json", out / "merges.txt"
+    vocab_path, merges_path = out / "vocab.json", out / "merges.txt"  # atomic_write makes the folder
     with atomic_write(vocab_path) as partial, open(partial, "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False, indent=0)
         f.write("\n")

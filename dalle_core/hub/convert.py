@@ -129,11 +129,11 @@ def dalle_config_from_flax(config: dict[str, Any]) -> tuple[DalleConfig, bool]:
             raise ConversionError(f"config.json sets {key}={config[key]!r}; min-dalle's architecture has "
                                   f"{key}={required!r}, so the converted model would compute something else")
     sizes = {field: config.get(key, default) for field, (key, default) in _BART_SIZES.items()}
-    for field in ("layer_count", "attention_head_count", "glu_embed_count"):  # one value for both stacks
-        key, default = _BART_SIZES[field]
-        if (value := config.get(key.replace("encoder", "decoder"), default)) != sizes[field]:
-            raise ConversionError(f"config.json has {key}={sizes[field]} but {key.replace('encoder', 'decoder')}="
-                                  f"{value}; min-dalle needs them equal")
+    for field, twin in (("layer_count", "decoder_layers"), ("attention_head_count", "decoder_attention_heads"),
+                        ("glu_embed_count", "decoder_ffn_dim")):  # min-dalle: one value for both stacks
+        if (value := config.get(twin, _BART_SIZES[field][1])) != sizes[field]:
+            raise ConversionError(f"config.json has {_BART_SIZES[field][0]}={sizes[field]} but {twin}={value}; "
+                                  "min-dalle needs them equal")
     vocab = sizes["image_vocab_count"]
     return DalleConfig(**sizes, image_code_count=min(2**14, vocab), image_start_token=min(2**14 - 1, vocab),
                        name="converted"), bool(config.get("force_ln_scale", False))
@@ -365,9 +365,9 @@ def add_cli(subparsers: Any) -> None:
     """Register `convert` on an argparse subparsers object (sets `func(args) -> int`)."""
     parser = subparsers.add_parser(
         "convert", help="convert dalle-mini's original Flax checkpoints into min-dalle's layout",
-        description="Read a download of dalle-mini/dalle-mini or dalle-mega (flax_model.msgpack, config.json, vocab, "
-                    f"merges) and of {VQGAN_REPO_NAME}; write encoder.pt, decoder.pt, the tokenizer files and "
-                    "vqgan/detoker.pt in min-dalle's layout. Needs no jax.")
+        description="Read a download of dalle-mini/dalle-mini or dalle-mega (config.json, vocab.json, merges.txt, "
+                    f"flax_model.msgpack) and of {VQGAN_REPO_NAME}; write encoder.pt, decoder.pt, the tokenizer files "
+                    "and vqgan/detoker.pt in min-dalle's layout. Needs no jax.")
     parser.add_argument("--from", dest="source", required=True, metavar="DIR", help="the DALL·E Flax folder")
     add_model_options(parser, "which model the folder holds")
     parser.add_argument("--vqgan", metavar="DIR", help="the VQGAN Flax folder (default: found in or beside DIR)")

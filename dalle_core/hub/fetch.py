@@ -72,7 +72,7 @@ class DownloadError(OSError):
 
 def resolve_base_url(endpoint: str | None = None, base_url: str | None = None, repo: str = REPO_ID) -> str:
     """The directory URL (ending in '/') that `repo`'s remote names are appended to. First match wins: `base_url` (a
-    plain directory, other repos in subfolders named like them), `endpoint`, $DALLE_CORE_BASE_URL, $HF_ENDPOINT."""
+    plain directory; other repos in subfolders), `endpoint`, $DALLE_CORE_BASE_URL, $HF_ENDPOINT, huggingface.co."""
     if endpoint and base_url:
         raise ValueError("give either endpoint (a Hugging Face compatible host) or base_url (a plain directory "
                          "of the files), not both")
